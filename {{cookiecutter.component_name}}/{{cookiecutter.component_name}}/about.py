@@ -1,0 +1,29 @@
+"""Facts fixed when the component was generated: the only templated module."""
+
+from typing import Final
+
+COMPONENT_NAME: Final = {{ cookiecutter.component_name | tojson }}
+COMPONENT_TITLE: Final = {{ cookiecutter.component_title | tojson }}
+DESCRIPTION: Final = {{ cookiecutter.description | tojson }}
+VERSION: Final = {{ cookiecutter.version | tojson }}
+DEFAULT_PORT: Final = {{ cookiecutter.component_port | int }}
+{%- set capabilities = cookiecutter.capabilities.split(",") | map("trim") | reject("equalto", "") | list %}
+{%- if capabilities %}
+CAPABILITIES: Final[tuple[str, ...]] = (
+{%- for capability in capabilities %}
+    {{ capability | tojson }},
+{%- endfor %}
+)
+{%- else %}
+CAPABILITIES: Final[tuple[str, ...]] = ()
+{%- endif %}
+DEFAULT_EVENT_BUS: Final = {{ cookiecutter.event_bus | tojson }}
+API_VERSION: Final = "v1"
+
+# Known Tekton components and their ports (DESIGN.md section 4): the static
+# fallback for discovery when Hermes cannot answer.
+TEKTON_PORTS: Final[dict[str, int]] = {
+{%- for name, port in cookiecutter._tekton_components | dictsort(by="value") %}
+    {{ name | tojson }}: {{ port }},
+{%- endfor %}
+}

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket routes; they call services and never the reverse."""

@@ -1,0 +1,75 @@
+"""`create_app(settings)` builds the app; its lifespan owns every long-lived resource.
+
+`uvicorn <package>.app:app` serves the module-level `app`, built from the
+environment. Shutdown runs in the reverse order of startup, after `/ready`
+has turned 503: unregister from Hermes, stop the bus, end streams, close
+clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from .about import COMPONENT_TITLE, DESCRIPTION, VERSION
+from .api import health, v1
+from .api.errors import install_error_handlers
+from .lifecycle import Lifecycle
+from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .observability import configure_logging, instrument
+from .service import Processor
+from .settings import Settings, env_name, load_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    logger = logging.getLogger(settings.component_name)
+    configure_logging(settings.log_level, settings.component_name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lifecycle: Lifecycle = app.state.lifecycle
+        async with AsyncExitStack() as resources:
+            # Enter resources in dependency order; the stack closes them in reverse.
+            logger.info("started", extra={"port": settings.port, "url": settings.base_url})
+            try:
+                yield
+            finally:
+                lifecycle.begin_shutdown()
+                logger.info("stopping")
+                await resources.aclose()
+        logger.info("stopped")
+
+    app = FastAPI(
+        title=COMPONENT_TITLE,
+        description=DESCRIPTION,
+        version=VERSION,
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.lifecycle = Lifecycle()
+    app.state.processor = Processor(settings.component_name)
+    app.include_router(health.router)
+    app.include_router(v1.router)
+    install_error_handlers(app)
+    instrument(app)
+    # Added last = outermost: the request id exists before anything else runs.
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes, setting=env_name("max_body_bytes")
+    )
+    app.add_middleware(RequestContextMiddleware, logger=logger, access_log=settings.access_log)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `app` is built on first access, so importing this module (tests, tools)
+    # never reads the environment or fails on bad settings.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

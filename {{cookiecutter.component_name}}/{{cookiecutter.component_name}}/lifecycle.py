@@ -1,0 +1,44 @@
+"""The component's life: when it started, whether it is shutting down, and
+what each dependency reports for `/health`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+DependencyStatus = Literal["healthy", "degraded", "unhealthy", "unknown", "disabled"]
+
+
+@dataclass(frozen=True)
+class DependencyReport:
+    name: str
+    status: DependencyStatus
+    required: bool = False
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Lifecycle:
+    started_monotonic: float = field(default_factory=time.monotonic)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    shutting_down: bool = False
+    probes: dict[str, Callable[[], DependencyReport]] = field(default_factory=dict)
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+    def begin_shutdown(self) -> None:
+        """From now on `/ready` answers 503, so load balancers stop sending traffic."""
+        self.shutting_down = True
+
+    def add_probe(self, name: str, probe: Callable[[], DependencyReport]) -> None:
+        self.probes[name] = probe
+
+    def reports(self, dependencies: list[str]) -> list[DependencyReport]:
+        """One report per configured dependency; ones nobody probes are `unknown`."""
+        names = list(dict.fromkeys([*dependencies, *self.probes]))
+        return [self.probes[name]() if name in self.probes else DependencyReport(name, "unknown") for name in names]

@@ -1,0 +1,63 @@
+"""Structured JSON logs carrying the request id, and the Prometheus setup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+# Cheap buckets: a handful is enough to see a latency shift.
+LATENCY_BUCKETS = (0.005, 0.025, 0.1, 0.5, 2.5, 10.0)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; `extra=` fields become keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, component: str) -> None:
+    """JSON logs on stderr for the component's own loggers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(component)
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def instrument(app: FastAPI) -> None:
+    """Request count and latency per route template, served at `/metrics`."""
+    instrumentator = Instrumentator(
+        should_group_status_codes=True,
+        should_group_untemplated=True,
+        excluded_handlers=["/metrics"],
+    )
+    instrumentator.add(metrics.requests())
+    instrumentator.add(metrics.latency(buckets=LATENCY_BUCKETS))
+    instrumentator.instrument(app).expose(app, include_in_schema=False, should_gzip=False)
