@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
+from prometheus_fastapi_instrumentator.metrics import Info
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -51,6 +54,14 @@ def configure_logging(level: str, component: str) -> None:
     logger.propagate = False
 
 
+@functools.cache
+def _http_metrics() -> tuple[Callable[[Info], None], ...]:
+    # Prometheus metrics are process-wide: build them once and share them with
+    # every app (tests build several; a second registration would be dropped).
+    built = (metrics.requests(), metrics.latency(buckets=LATENCY_BUCKETS))
+    return tuple(metric for metric in built if metric is not None)
+
+
 def instrument(app: FastAPI) -> None:
     """Request count and latency per route template, served at `/metrics`."""
     instrumentator = Instrumentator(
@@ -58,6 +69,5 @@ def instrument(app: FastAPI) -> None:
         should_group_untemplated=True,
         excluded_handlers=["/metrics"],
     )
-    instrumentator.add(metrics.requests())
-    instrumentator.add(metrics.latency(buckets=LATENCY_BUCKETS))
+    instrumentator.add(*_http_metrics())
     instrumentator.instrument(app).expose(app, include_in_schema=False, should_gzip=False)

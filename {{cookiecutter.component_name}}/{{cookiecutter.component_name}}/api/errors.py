@@ -13,9 +13,14 @@ from starlette.exceptions import HTTPException
 
 from ..observability import request_id_var
 
+# Where Python's reason phrase is dated or long, a shorter, stable code.
+_CODES = {413: "payload_too_large", 422: "validation_error", 500: "internal_error"}
+
 
 def error_code(status: int) -> str:
     """`404` -> `not_found`: a stable, machine-readable code for each status."""
+    if status in _CODES:
+        return _CODES[status]
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:

@@ -1,0 +1,44 @@
+"""Fixtures: real uvicorn servers on loopback, settings built per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from {{ cookiecutter.component_name }}.app import create_app
+from {{ cookiecutter.component_name }}.settings import Settings, load_settings
+from {{ cookiecutter.component_name }}.testing import running_server
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> SettingsFactory:
+    """Settings from overrides only: no `.env`, and Hermes off unless a test turns it on."""
+    monkeypatch.chdir(tmp_path)
+
+    def make(**overrides: Any) -> Settings:
+        overrides.setdefault("hermes_enabled", False)
+        return load_settings(**overrides)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def base_url(settings: Settings) -> Iterator[str]:
+    with running_server(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as http:
+        yield http
