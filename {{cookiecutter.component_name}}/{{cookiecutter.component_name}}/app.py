@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -32,15 +32,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lifecycle: Lifecycle = app.state.lifecycle
-        async with AsyncExitStack() as resources:
-            # Enter resources in dependency order; the stack closes them in reverse.
+        async with lifecycle.resources as resources:
+            # Enter resources in dependency order; the stack closes them in
+            # reverse, after `/ready` has turned 503.
             logger.info("started", extra={"port": settings.port, "url": settings.base_url})
             try:
                 yield
             finally:
                 lifecycle.begin_shutdown()
                 logger.info("stopping")
-                await resources.aclose()
         logger.info("stopped")
 
     app = FastAPI(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -26,6 +27,8 @@ class Lifecycle:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     shutting_down: bool = False
     probes: dict[str, Callable[[], DependencyReport]] = field(default_factory=dict)
+    # Long-lived resources, closed in reverse order once shutdown has begun.
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @property
     def uptime(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,11 +20,21 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(low: int | None = None, high: int | None = None) -> int:
+    """A free loopback port; within `low`-`high` when given (component ports are 8000-9999)."""
+    if low is None or high is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            return port
+    for candidate in random.sample(range(low, high + 1), k=min(200, high - low + 1)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return candidate
+    raise RuntimeError(f"no free port in {low}-{high}")
 
 
 @contextmanager
@@ -64,7 +75,7 @@ class ComponentProcess:
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.package = package
-        self.port = port or free_port()
+        self.port = port or free_port(8000, 9999)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {}), f"{package.upper()}_PORT": str(self.port)}
         self.log_path = (log_dir or Path.cwd()) / f"{package}-{self.port}.log"

@@ -1,0 +1,58 @@
+"""Startup, shutdown and failure handling, in-process and as a real process."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+
+from {{ cookiecutter.component_name }}.app import create_app
+from {{ cookiecutter.component_name }}.testing import ComponentProcess, running_server
+
+from .conftest import SettingsFactory
+
+
+def test_ready_turns_503_before_resources_close(make_settings: SettingsFactory) -> None:
+    app = create_app(make_settings())
+    seen_during_shutdown: list[int] = []
+
+    async def check_ready() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            seen_during_shutdown.append((await http.get("/ready")).status_code)
+
+    app.state.lifecycle.resources.push_async_callback(check_ready)
+    with running_server(app) as url:
+        assert httpx.get(f"{url}/ready").status_code == 200
+    assert seen_during_shutdown == [503]
+
+
+def test_unhandled_error_is_a_json_500_without_a_trace(make_settings: SettingsFactory) -> None:
+    app = create_app(make_settings())
+
+    async def explode() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/api/v1/explode", explode)
+    with running_server(app) as url:
+        response = httpx.get(f"{url}/api/v1/explode")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal_error",
+        "message": "Internal server error",
+        "request_id": response.headers["x-request-id"],
+    }
+    assert "secret internals" not in response.text
+
+
+def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
+    env = {"{{ cookiecutter.component_name | upper }}_HERMES_ENABLED": "false"}
+    component = ComponentProcess("{{ cookiecutter.component_name }}", env=env, log_dir=tmp_path).start()
+    try:
+        assert httpx.get(f"{component.base_url}/health").status_code == 200
+    finally:
+        code = component.stop(signal.SIGTERM)
+    assert code in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in component.log
+    assert "Traceback" not in component.log
