@@ -15,6 +15,7 @@ import json
 import keyword
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,26 +23,28 @@ from typing import Any
 # Import names the generated component or its tests rely on: a package with
 # one of these names would shadow it. (`tests` would also collide with the
 # project's own tests/ directory.)
-SHADOWED_IMPORTS = frozenset({
-    "tests",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "httpx",
-    "httpx_sse",
-    "pydantic",
-    "pydantic_settings",
-    "sse_starlette",
-    "prometheus_client",
-    "prometheus_fastapi_instrumentator",
-    "redis",
-    "jwt",
-    "websockets",
-    "anyio",
-    "pytest",
-    "mypy",
-    "ruff",
-})
+SHADOWED_IMPORTS = frozenset(
+    {
+        "tests",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "httpx",
+        "httpx_sse",
+        "pydantic",
+        "pydantic_settings",
+        "sse_starlette",
+        "prometheus_client",
+        "prometheus_fastapi_instrumentator",
+        "redis",
+        "jwt",
+        "websockets",
+        "anyio",
+        "pytest",
+        "mypy",
+        "ruff",
+    }
+)
 # A name is a Python package AND (with `-` for `_`) a distribution name and an
 # environment prefix, so: lowercase ASCII, starting with a letter, not ending
 # with `_`.
@@ -88,6 +91,9 @@ def check_one_line_fields(context: dict[str, Any]) -> Iterator[str]:
         value = str(context.get(field, ""))
         if LINE_BREAKS.intersection(value):
             yield f"{field} {value!r} contains a line break; it must fit on one line"
+        elif control := next((char for char in value if unicodedata.category(char) == "Cc" and char != "\t"), None):
+            # TOML forbids raw control characters in strings, and no one types them on purpose.
+            yield f"{field} {value!r} contains the control character {control!r}; remove it"
 
 
 def check_component_name(context: dict[str, Any]) -> Iterator[str]:
@@ -99,9 +105,9 @@ def check_component_name(context: dict[str, Any]) -> Iterator[str]:
             " and underscores, starting with a letter and not ending with '_' (e.g. my_component)"
         )
     elif keyword.iskeyword(name):
-        yield f"component_name {name!r} is a Python keyword; choose another name (e.g. {name}_component)"
+        yield f"component_name {name!r} is a Python keyword; choose another name (e.g. my_{name})"
     elif name in sys.stdlib_module_names:
-        yield f"component_name {name!r} is a Python standard library module; choose another name (e.g. {name}_component)"
+        yield f"component_name {name!r} is a Python standard library module; choose another name (e.g. my_{name})"
     elif name in tekton:
         yield f"component_name {name!r} is an existing Tekton component; choose another name"
     elif name in SHADOWED_IMPORTS:
@@ -162,7 +168,7 @@ def option_choices(context: dict[str, Any], option: str) -> list[str]:
     declared = context.get("_cookiecutter", {}).get(option)
     if isinstance(declared, list):
         return [str(choice) for choice in declared]
-    config = json.loads((Path(context["cookiecutter"]["_repo_dir"]) / "cookiecutter.json").read_text())
+    config = json.loads((Path(context["_repo_dir"]) / "cookiecutter.json").read_text())
     return [str(choice) for choice in config[option]]
 
 
@@ -184,9 +190,10 @@ def validate(context: dict[str, Any]) -> list[str]:
 
 
 def main() -> int:
-    cookiecutter = json.loads(r'''{{ cookiecutter | tojson }}''')
-    declared = json.loads(r'''{{ _cookiecutter | default({}) | tojson }}''')
-    context = {**cookiecutter, "_cookiecutter": declared, "cookiecutter": cookiecutter}
+    # ''' cannot occur in tojson's output (it writes ' as \u0027): keep these quotes.
+    cookiecutter = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
+    declared = json.loads(r'''{{ _cookiecutter | default({}) | tojson }}''')  # fmt: skip
+    context = {**cookiecutter, "_cookiecutter": declared}
     errors = validate(context)
     for message in errors:
         print(f"error: {message}", file=sys.stderr)

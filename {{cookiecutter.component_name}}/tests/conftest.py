@@ -12,6 +12,9 @@ from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.settings import Settings, load_settings
 from {{ cookiecutter.component_name }}.testing import running_server
 
+# The local Hermes fixtures (`local_hermes`, `local_hermes_factory`).
+pytest_plugins = ["{{ cookiecutter.component_name }}.testing.plugin"]
+
 SettingsFactory = Callable[..., Settings]
 
 

@@ -11,18 +11,23 @@ import sys
 
 import uvicorn
 
+from .doctor import run_doctor
 from .settings import SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {__package__}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve"], help="what to do (default: serve)")
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "doctor"], help="what to do (default: serve)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "doctor":
+        return run_doctor(settings)
     if args.command == "serve":
         uvicorn.run(
             f"{__package__}.app:create_app",

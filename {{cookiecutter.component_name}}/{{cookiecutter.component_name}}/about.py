@@ -3,8 +3,11 @@
 from typing import Final
 
 COMPONENT_NAME: Final = {{ cookiecutter.component_name | tojson }}
+# The text given at generation, kept exactly as written (it may be long or hold quotes).
+# fmt: off
 COMPONENT_TITLE: Final = {{ cookiecutter.component_title | tojson }}
 DESCRIPTION: Final = {{ cookiecutter.description | tojson }}
+# fmt: on
 VERSION: Final = {{ cookiecutter.version | tojson }}
 DEFAULT_PORT: Final = {{ cookiecutter.component_port | int }}
 {%- set capabilities = cookiecutter.capabilities.split(",") | map("trim") | reject("equalto", "") | list %}

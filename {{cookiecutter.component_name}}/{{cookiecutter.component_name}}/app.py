@@ -15,8 +15,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .about import COMPONENT_TITLE, DESCRIPTION, VERSION
-from .api import health, v1
+from .api import events as event_api
+from .api import health, sse, v1, ws
 from .api.errors import install_error_handlers
+from .events import announce, open_bus, refuse_memory_bus_with_workers, worker_count
+from .hermes import Registrar
 from .lifecycle import Lifecycle
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .observability import configure_logging, instrument
@@ -35,12 +38,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with lifecycle.resources as resources:
             # Enter resources in dependency order; the stack closes them in
             # reverse, after `/ready` has turned 503.
+            refuse_memory_bus_with_workers(settings, worker_count())
+            # The bus outlives the registrar: it stops after Hermes is told we left.
+            bus = await resources.enter_async_context(open_bus(settings))
+            app.state.bus = bus
+            lifecycle.add_probe("event_bus", bus.probe)
+            endpoints = [endpoint.model_dump() for endpoint in v1.list_endpoints(app.openapi())]
+            registrar = Registrar(settings, endpoints=endpoints)
+            lifecycle.add_probe("hermes", registrar.report)
+            await resources.enter_async_context(registrar)  # registers in the background
+            if settings.hermes_enabled and settings.hermes_required:
+                await registrar.require(settings.hermes_required_timeout)
             logger.info("started", extra={"port": settings.port, "url": settings.base_url})
+            identity = {"component": settings.component_name, "version": VERSION, "instance": bus.instance}
+            await announce(bus, "component.started", {**identity, "url": settings.base_url}, logger)
             try:
                 yield
             finally:
                 lifecycle.begin_shutdown()
                 logger.info("stopping")
+                await announce(bus, "component.stopping", identity, logger)
         logger.info("stopped")
 
     app = FastAPI(
@@ -57,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.processor = Processor(settings.component_name)
     app.include_router(health.router)
     app.include_router(v1.router)
+    app.include_router(event_api.router)
+    app.include_router(sse.router)
+    app.include_router(ws.router)
     install_error_handlers(app)
     instrument(app)
     # Added last = outermost: the request id exists before anything else runs.

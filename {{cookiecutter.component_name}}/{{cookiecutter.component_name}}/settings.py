@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     # Events
     event_bus: Literal["memory", "redis"] = DEFAULT_EVENT_BUS
     redis_url: str = "redis://localhost:6379/0"
+    # Event plane (/ws, /events): every subscriber's queue is bounded; a slow
+    # one loses its own oldest events (counted) or is dropped after a timeout.
+    event_queue_size: int = Field(1000, ge=1)  # events waiting per WebSocket or SSE client
+    event_replay_size: int = Field(1000, ge=1)  # kept for SSE resume (Redis: the stream's MAXLEN ~)
+    event_stream_key: str | None = None  # Redis stream name; default "<name>:events"
+    event_ping_interval: float = Field(15.0, gt=0)  # SSE keep-alive comment every N seconds
+    event_send_timeout: float = Field(10.0, gt=0)  # a client that takes longer to accept a send is dropped
+    event_shutdown_grace: float = Field(2.0, ge=0)  # SSE streams get this long to end after SIGTERM
+    ws_max_frame_bytes: int = Field(64 * 1024, ge=64)  # larger client frames close the socket (1009)
+    ws_max_bad_frames: int = Field(20, ge=1)  # more bad frames close the socket (1008)
+    metrics_stream_interval: float = Field(1.0, gt=0)  # POST /api/v1/metrics/stream: seconds between figures
 
     # HTTP limits and logging
     max_body_bytes: int = Field(1024 * 1024, ge=1)

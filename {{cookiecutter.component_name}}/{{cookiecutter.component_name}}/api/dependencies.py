@@ -1,4 +1,8 @@
-"""FastAPI dependencies giving routes the objects the lifespan created."""
+"""FastAPI dependencies giving routes the objects the lifespan created.
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a
+thread pool, which cost most of a cheap route's time.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from ..service import Processor
 from ..settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_lifecycle(request: Request) -> Lifecycle:
+async def get_lifecycle(request: Request) -> Lifecycle:
     lifecycle: Lifecycle = request.app.state.lifecycle
     return lifecycle
 
 
-def get_processor(request: Request) -> Processor:
+async def get_processor(request: Request) -> Processor:
     processor: Processor = request.app.state.processor
     return processor
 

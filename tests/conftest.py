@@ -1,0 +1,89 @@
+"""Session-wide bakes and virtualenvs, shared by every test that needs them.
+
+Baking is cheap but building a virtualenv is not, so each variant is baked
+once and each generated-suite variant gets one fresh virtualenv per session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from .baking import ROOT, bake, write_config
+
+Baker = Callable[[Mapping[str, str]], Path]
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_config(tmp_path_factory.mktemp("cookiecutter"))
+
+
+@pytest.fixture(scope="session")
+def baked(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> Baker:
+    """`baked(options)`: the project baked with these options, baked once per session."""
+    projects: dict[tuple[tuple[str, str], ...], Path] = {}
+
+    def get(options: Mapping[str, str]) -> Path:
+        key = tuple(sorted(options.items()))
+        if key not in projects:
+            projects[key] = bake(tmp_path_factory.mktemp("bake"), cookiecutter_config, options)
+        return projects[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for every bake: third-party packages are analysed once."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+def clean_env(package: str = "", **extra: str) -> dict[str, str]:
+    """This process's environment minus what would leak into a child: the
+    active virtualenv, PYTHONPATH, pytest options, Tekton and Hermes settings,
+    and the settings of `package` (`<PACKAGE>_*`)."""
+    prefixes = ("TEKTON_", "HERMES_", "PYTEST_", *([f"{package.upper()}_"] if package else []))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"} and not key.startswith(prefixes)
+    }
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="session")
+def generated_venvs(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """event_bus -> the python of a fresh virtualenv holding that bake (`-e '.[dev]'`).
+
+    Both are installed at once: pip spends most of its time waiting on I/O.
+    """
+    venvs = {bus: tmp_path_factory.mktemp(f"venv-{bus}") for bus in ("memory", "redis")}
+    installs = {}
+    for bus, venv in venvs.items():
+        project = baked({"event_bus": bus})
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        command = [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            "-e",
+            ".[dev]",
+        ]
+        installs[bus] = subprocess.Popen(
+            command, cwd=project, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    for bus, install in installs.items():
+        output, _ = install.communicate(timeout=600)
+        if install.returncode != 0:
+            pytest.fail(f"pip install of the {bus} bake failed:\n{output}")
+    return {bus: venv / "bin" / "python" for bus, venv in venvs.items()}

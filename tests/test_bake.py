@@ -1,0 +1,125 @@
+"""Supported option combinations: the defaults and each option changed alone.
+
+Every bake must be fully rendered, pass ruff and mypy --strict, and carry each
+value exactly as given into about.py and pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .baking import DEFAULT_NAME, OPTIONS, TEKTON_COMPONENTS, UNRENDERED, text_files
+from .conftest import Baker
+
+# Quotes of both kinds, a backslash, ''' and """, non-ASCII beyond the BMP,
+# HTML-ish characters (Jinja's tojson escapes them) and a tab.
+FREE_TEXT = "O'Brien's \"fast\" \\ component: ''' \"\"\" é 😀 <b>&amp;</b>\tend\\"
+LONG_TEXT = "A component whose description runs on and on, " * 5
+
+# cookiecutter-django style: one row per supported combination.
+SUPPORTED: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "event_bus=redis": {"event_bus": "redis"},
+    "component_name=data_pipeline": {"component_name": "data_pipeline"},
+    "component_name=x9": {"component_name": "x9"},
+    "component_port=9123": {"component_port": "9123"},
+    "component_title=free-text": {"component_title": FREE_TEXT},
+    "description=free-text": {"description": FREE_TEXT},
+    "description=long": {"description": LONG_TEXT},
+    "author=free-text": {"author_name": FREE_TEXT, "author_email": "o'brien+dev@example.co.uk"},
+    "version=prerelease": {"version": "1.2.3-rc.1+build.5"},
+    "capabilities=several": {"capabilities": "ingest, transform.v2,load-bulk,data_query,"},
+    "capabilities=empty": {"capabilities": ""},
+}
+VARIANTS = pytest.mark.parametrize("options", SUPPORTED.values(), ids=SUPPORTED.keys())
+
+
+def package_of(options: dict[str, str]) -> str:
+    return options.get("component_name", DEFAULT_NAME)
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def about_values(project: Path, package: str) -> dict[str, Any]:
+    """The literal constants of the generated about.py, read without importing it."""
+    tree = ast.parse((project / package / "about.py").read_text(encoding="utf-8"))
+    return {
+        node.target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None
+    }
+
+
+@VARIANTS
+def test_bake_leaves_no_template_syntax(baked: Baker, options: dict[str, str]) -> None:
+    leftovers = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for project in [baked(options)]
+        for path, text in text_files(project)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if UNRENDERED.search(line)
+    ]
+    assert leftovers == []
+
+
+@VARIANTS
+def test_bake_has_no_template_named_paths(baked: Baker, options: dict[str, str]) -> None:
+    project = baked(options)
+    assert [path for path in project.rglob("*") if "{" in path.name or "cookiecutter" in path.name] == []
+    assert (project / package_of(options) / "__init__.py").is_file()
+
+
+@VARIANTS
+def test_bake_passes_ruff_check(baked: Baker, options: dict[str, str]) -> None:
+    result = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], baked(options))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@VARIANTS
+def test_bake_passes_ruff_format_check(baked: Baker, options: dict[str, str]) -> None:
+    result = run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], baked(options))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@VARIANTS
+def test_bake_passes_mypy_strict(baked: Baker, mypy_cache: Path, options: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypy_cache), package_of(options), "tests"]
+    result = run(command, baked(options))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@VARIANTS
+def test_options_reach_about_py_intact(baked: Baker, options: dict[str, str]) -> None:
+    chosen = {**OPTIONS, "event_bus": OPTIONS["event_bus"][0], **options}
+    name = chosen["component_name"]
+    expected = {
+        "COMPONENT_NAME": name,
+        "COMPONENT_TITLE": options.get("component_title", name.replace("_", " ").title()),
+        "DESCRIPTION": chosen["description"],
+        "VERSION": chosen["version"],
+        "DEFAULT_PORT": int(chosen["component_port"]),
+        "CAPABILITIES": tuple(part.strip() for part in chosen["capabilities"].split(",") if part.strip()),
+        "DEFAULT_EVENT_BUS": chosen["event_bus"],
+        "TEKTON_PORTS": TEKTON_COMPONENTS,
+    }
+    about = about_values(baked(options), name)
+    assert {key: about.get(key) for key in expected} == expected
+
+
+@VARIANTS
+def test_options_reach_pyproject_toml_intact(baked: Baker, options: dict[str, str]) -> None:
+    chosen = {**OPTIONS, **options}
+    project = tomllib.loads((baked(options) / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] == chosen["component_name"].replace("_", "-")
+    assert project["version"] == chosen["version"]
+    assert project["description"] == chosen["description"]
+    assert project["authors"] == [{"name": chosen["author_name"], "email": chosen["author_email"]}]

@@ -1,0 +1,99 @@
+"""`/events`: Server-Sent Events, filtered with the same patterns as `/ws`.
+
+`event:` is the type, `id:` the event id, `data:` the JSON envelope. A client
+reconnecting with `Last-Event-ID` gets what it missed from the replay buffer;
+when that id is too old (or from before a restart) it first gets a `reset`
+event, never a silent gap. A slow client gets `dropped` with a count. On
+SIGTERM, streams end cleanly within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import anyio
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+
+from ..events import BusUnavailable, EventBus, InvalidEventType, Subscription, parse_patterns
+from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
+from ..settings import Settings
+
+router = APIRouter(tags=["events"])
+
+CHANNEL = "sse"
+
+
+def control(event: str, data: object) -> ServerSentEvent:
+    return ServerSentEvent(event=event, data=json.dumps(data, separators=(",", ":")))
+
+
+async def stream(subscription: Subscription, last_event_id: str | None, shutdown: anyio.Event) -> AsyncIterator[ServerSentEvent]:
+    async def close_on_shutdown() -> None:
+        await shutdown.wait()
+        subscription.close()
+
+    watcher = asyncio.create_task(close_on_shutdown())
+    OPEN_CONNECTIONS.labels(CHANNEL).inc()
+    try:
+        if subscription.reset:
+            yield control(
+                "reset",
+                {
+                    "last_event_id": last_event_id,
+                    "message": "events after this id are no longer buffered (or the component restarted): "
+                    "resync your state; buffered events follow",
+                },
+            )
+        while (event := await subscription.get()) is not None:
+            dropped = subscription.take_dropped()
+            if dropped:
+                yield control("dropped", {"count": dropped})
+            yield ServerSentEvent(event=event.type, id=event.id, data=event.json)
+            DELIVERED.labels(CHANNEL).inc()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        subscription.close()
+        OPEN_CONNECTIONS.labels(CHANNEL).dec()
+
+
+@router.get(
+    "/events",
+    summary="Server-Sent Events (filter with ?types=workflow.*,task.completed)",
+    response_class=EventSourceResponse,
+)
+async def events(
+    request: Request,
+    types: str = Query("*", description="Comma-separated event types or patterns: `workflow.*`, `*`"),
+    last_event_id: str | None = Header(None, description="Resume after this event id"),
+) -> EventSourceResponse:
+    settings: Settings = request.app.state.settings
+    bus: EventBus = request.app.state.bus
+    try:
+        patterns = parse_patterns(item.strip() for item in types.split(",") if item.strip())
+    except InvalidEventType as exc:
+        raise HTTPException(422, f"types: {exc}") from None
+    if not patterns:
+        raise HTTPException(422, "types: name at least one event type or pattern, or '*' for every event")
+    try:
+        subscription = await bus.subscribe(
+            patterns, channel=CHANNEL, queue_size=settings.event_queue_size, after=last_event_id
+        )
+    except BusUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    shutdown = anyio.Event()
+    return EventSourceResponse(
+        stream(subscription, last_event_id, shutdown),
+        # Also runs when the stream never starts (HEAD, or a client gone at once).
+        background=BackgroundTask(subscription.close),
+        ping=settings.event_ping_interval,
+        send_timeout=settings.event_send_timeout,
+        shutdown_event=shutdown,
+        shutdown_grace_period=settings.event_shutdown_grace,
+    )

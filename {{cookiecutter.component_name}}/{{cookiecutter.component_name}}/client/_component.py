@@ -1,0 +1,165 @@
+"""`ComponentClient`: the guide's request/response client for one peer.
+
+Discovery at the first call, the loop's pooled connection, the peer's
+circuit breaker around retries, timeouts, metrics, logs, request id and
+trace context: every integration pattern is built on this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ..about import API_VERSION, COMPONENT_NAME
+from ..hermes import HermesClient
+from ._breaker import CircuitBreaker, breaker_for
+from ._config import IntegrationConfig
+from ._discovery import PeerAddress
+from ._pool import async_client, sync_client
+from ._transport import Call, api_path, send_async, send_sync
+
+
+def peer_breaker(component: str, config: IntegrationConfig) -> CircuitBreaker:
+    """The process-wide breaker of `component`, built from `config` the first time."""
+    return breaker_for(
+        component,
+        lambda: CircuitBreaker(
+            failure_threshold=config.circuit_breaker_threshold,
+            recovery_timeout=config.circuit_breaker_recovery,
+            name=component,
+            failure_rate_threshold=config.circuit_breaker_failure_rate,
+            minimum_calls=config.circuit_breaker_minimum_calls,
+            window_size=config.circuit_breaker_window,
+            half_open_max_calls=config.circuit_breaker_half_open_calls,
+            half_open_deadline=config.circuit_breaker_half_open_deadline,
+        ),
+    )
+
+
+def decode(response: httpx.Response) -> Any:
+    """JSON when the peer sent JSON, text otherwise, None for an empty body."""
+    if not response.content:
+        return None
+    if "json" in response.headers.get("content-type", ""):
+        return response.json()
+    return response.text
+
+
+class ComponentClient:
+    """Calls to one peer, by name: `await ComponentClient("rhetor").call_api("generate", "POST", {...})`.
+
+    `host`/`port` (or `base_url`) skip discovery. `circuit_breaker`: True for
+    the peer's shared breaker, False for none, or a breaker of your own.
+    """
+
+    def __init__(
+        self,
+        component: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        base_url: str | None = None,
+        config: IntegrationConfig | None = None,
+        circuit_breaker: CircuitBreaker | bool = True,
+        source: str = COMPONENT_NAME,
+        api_version: str = API_VERSION,
+        discovery: HermesClient | None = None,
+    ) -> None:
+        self.component = component
+        self.config = config or IntegrationConfig()
+        self.source = source
+        self.api_version = api_version
+        self.address = PeerAddress(component, host=host, port=port, base_url=base_url, discovery=discovery)
+        if circuit_breaker is True:
+            self.breaker: CircuitBreaker | None = peer_breaker(component, self.config)
+        else:
+            self.breaker = circuit_breaker or None
+
+    @property
+    def base_url(self) -> str:
+        """The peer's base URL (discovered now if not yet known; blocks at most the discovery timeout)."""
+        return self.address.base_url_sync()
+
+    async def resolve(self) -> str:
+        """The peer's base URL, discovered without blocking the loop."""
+        return await self.address.base_url()
+
+    async def call_api(
+        self,
+        endpoint: str,
+        method: str = "GET",
+        data: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """`/api/v1/<endpoint>` (or `/api/vN/...` for an endpoint starting `vN/`); returns the decoded body.
+
+        Raises `PeerHTTPError` (status and body), `PeerTimeoutError`,
+        `PeerUnavailableError` or `CircuitOpenError`.
+        """
+        path, version = api_path(endpoint, self.api_version)
+        response = await self.request(
+            method,
+            path,
+            json=data,
+            headers={"X-API-Version": version, **(headers or {})},
+            params=params,
+            label=endpoint,
+        )
+        return decode(response)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        label: str | None = None,
+    ) -> httpx.Response:
+        """Any path on the peer (`/health`, `/api/v1/...`), through the same breaker, retries and metrics."""
+        call = self._call(method, path, json, headers, params, label)
+        return await send_async(async_client(), await self.resolve(), call, self.config, self.breaker)
+
+    def request_sync(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        label: str | None = None,
+    ) -> httpx.Response:
+        """`request` for synchronous code, on the shared sync pool."""
+        call = self._call(method, path, json, headers, params, label)
+        return send_sync(sync_client(), self.base_url, call, self.config, self.breaker)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        headers: dict[str, str] | None,
+        params: dict[str, Any] | None,
+        label: str | None,
+    ) -> Call:
+        if not path.startswith("/"):
+            path = "/" + path
+        return Call(
+            component=self.component,
+            source=self.source,
+            method=method.upper(),
+            path=path,
+            endpoint=label if label is not None else path,
+            json=json,
+            params=params,
+            headers=dict(headers or {}),
+        )
+
+    def __repr__(self) -> str:
+        where = self.address.fixed or "via Hermes"
+        return f"ComponentClient({self.component!r}, {where})"

@@ -1,0 +1,82 @@
+"""Where a peer lives: given explicitly (`host`/`port`/`base_url`), else asked of
+Hermes at the first call (its client caches, keeps the last known-good answer,
+and falls back to `<PEER>_HOST`/`<PEER>_PORT`). Never any I/O at construction."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from ..hermes import DiscoveryError, HermesClient
+from ..hermes.protocol import HermesError
+from ._errors import PeerUnavailableError
+
+# The variables that decide where Hermes is: one shared client per distinct setting.
+_HERMES_ENV = ("HERMES_URL", "HERMES_HOST", "HERMES_PORT", "TEKTON_HOST")
+_shared: dict[tuple[str | None, ...], HermesClient] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_hermes() -> HermesClient:
+    """The process's discovery client, so every integration shares one cache."""
+    key = tuple(os.environ.get(name) for name in _HERMES_ENV)
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            client = _shared[key] = HermesClient()
+        return client
+
+
+async def close_shared_hermes() -> None:
+    with _shared_lock:
+        clients = list(_shared.values())
+        _shared.clear()
+    for client in clients:
+        await client.aclose()
+
+
+class PeerAddress:
+    """The base URL of one peer, fixed or discovered."""
+
+    def __init__(
+        self,
+        component: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        base_url: str | None = None,
+        discovery: HermesClient | None = None,
+    ) -> None:
+        if not component or not component.strip():
+            raise ValueError("component name is empty: pass the peer's name, e.g. ComponentClient('rhetor')")
+        self.component = component
+        self._discovery = discovery
+        self.fixed: str | None = None
+        if base_url:
+            self.fixed = base_url.rstrip("/")
+        elif host or port:
+            if port is None:
+                raise ValueError(f"host={host!r} given without a port for {component!r}: pass port= too")
+            self.fixed = f"http://{host or 'localhost'}:{port}"
+
+    @property
+    def discovery(self) -> HermesClient:
+        if self._discovery is None:
+            self._discovery = shared_hermes()
+        return self._discovery
+
+    async def base_url(self) -> str:
+        if self.fixed:
+            return self.fixed
+        try:
+            return (await self.discovery.resolve(self.component)).base_url.rstrip("/")
+        except (DiscoveryError, HermesError) as exc:
+            raise PeerUnavailableError(str(exc), component=self.component) from exc
+
+    def base_url_sync(self) -> str:
+        if self.fixed:
+            return self.fixed
+        try:
+            return self.discovery.resolve_sync(self.component).base_url.rstrip("/")
+        except (DiscoveryError, HermesError) as exc:
+            raise PeerUnavailableError(str(exc), component=self.component) from exc

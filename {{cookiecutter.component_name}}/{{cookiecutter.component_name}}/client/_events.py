@@ -1,0 +1,163 @@
+"""`EventIntegration` (the guide's Pattern 2): subscribe to a peer's `/ws` events.
+
+Reconnects with backoff and jitter whenever the connection drops (a
+restarting server closes with 1012) and subscribes again; handlers may be
+plain or async functions; `workflow.*` and `*` subscriptions reach their
+handlers; a handler that raises is logged and the loop carries on. Frames
+whose type has no dot (`subscribed`, `pong`, `error`, `dropped`, ...) are
+the server's control frames, never events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import random
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from ..hermes import HermesClient
+from ._discovery import PeerAddress
+from ._errors import PeerUnavailableError
+from ._telemetry import logger, outgoing_headers
+
+Handler = Callable[[Any], Any]
+H = TypeVar("H", bound=Handler)
+
+
+def matches(pattern: str, event_type: str) -> bool:
+    """`*` matches everything; `a.*` matches `a.b` and `a.b.c` (whole segments); else exact."""
+    if pattern in ("*", event_type):
+        return True
+    if not pattern.endswith(".*"):
+        return False
+    prefix = pattern[:-1]  # keep the dot: `workflow.` never matches `workflows.x`
+    return event_type.startswith(prefix) and len(event_type) > len(prefix)
+
+
+def ws_url(base_url: str) -> str:
+    scheme, rest = base_url.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws"
+
+
+class EventIntegration:
+    """`events = EventIntegration("harmonia")`, `@events.on_event("workflow.completed")`, `await events.connect()`."""
+
+    def __init__(
+        self,
+        component: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        base_url: str | None = None,
+        discovery: HermesClient | None = None,
+        reconnect_delay: float = 0.5,
+        max_reconnect_delay: float = 30.0,
+        open_timeout: float = 10.0,
+    ) -> None:
+        self.component = component
+        self.handlers: dict[str, list[Handler]] = {}
+        self.address = PeerAddress(component, host=host, port=port, base_url=base_url, discovery=discovery)
+        self.reconnect_delay = reconnect_delay
+        self.max_reconnect_delay = max_reconnect_delay
+        self.open_timeout = open_timeout
+        self.connections = 0  # successful subscriptions so far (1 + reconnects)
+        self._closing = False
+        self._socket: ClientConnection | None = None
+        self._subscribed = asyncio.Event()
+
+    def on_event(self, event_type: str) -> Callable[[H], H]:
+        """Register a handler for a type, `prefix.*` or `*` (several handlers per type are fine)."""
+        if not event_type or (event_type != "*" and "." not in event_type):
+            raise ValueError(
+                f"event type {event_type!r} is not dotted: events look like 'workflow.completed'; "
+                "use 'workflow.*' or '*' for wildcards"
+            )
+
+        def decorator(func: H) -> H:
+            self.handlers.setdefault(event_type, []).append(func)
+            return func
+
+        return decorator
+
+    async def connect(self) -> None:
+        """Receive and dispatch events until `close()` (or cancellation), reconnecting as needed."""
+        self._closing = False
+        failures = 0
+        while not self._closing:
+            try:
+                await self._session()
+                failures = 0  # the connection worked; the next drop starts the backoff afresh
+            except (OSError, TimeoutError, WebSocketException, PeerUnavailableError) as exc:
+                failures += 1
+                logger.warning(
+                    "event connection to %s lost, reconnecting",
+                    self.component,
+                    extra={"target": self.component, "error": f"{type(exc).__name__}: {exc}", "failures": failures},
+                )
+            if self._closing:
+                break
+            self._subscribed.clear()
+            await asyncio.sleep(self._backoff(failures))
+
+    async def close(self) -> None:
+        """Stop `connect()`: the current connection is closed and no new one is opened."""
+        self._closing = True
+        if self._socket is not None:
+            await self._socket.close()
+
+    async def wait_until_subscribed(self) -> None:
+        """Wait until the peer has acknowledged the subscription (again after each reconnect);
+        bound it with `asyncio.timeout`."""
+        await self._subscribed.wait()
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(self.max_reconnect_delay, self.reconnect_delay * 2 ** max(0, failures - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _session(self) -> None:
+        url = ws_url(await self.address.base_url())
+        async with connect(url, open_timeout=self.open_timeout, additional_headers=outgoing_headers()) as socket:
+            self._socket = socket
+            try:
+                await socket.send(json.dumps({"type": "subscribe", "events": list(self.handlers)}))
+                async for message in socket:
+                    await self._dispatch(message)
+            finally:
+                self._socket = None
+
+    async def _dispatch(self, message: str | bytes) -> None:
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            logger.warning("ignoring a frame that is not JSON", extra={"target": self.component})
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return
+        event_type: str = frame["type"]
+        if "." not in event_type:
+            self._control(event_type, frame.get("data"))
+            return
+        for pattern, handlers in list(self.handlers.items()):
+            if matches(pattern, event_type):
+                for handler in handlers:
+                    await self._run(handler, event_type, frame.get("data"))
+
+    def _control(self, kind: str, data: Any) -> None:
+        if kind == "subscribed":
+            self.connections += 1
+            self._subscribed.set()
+        elif kind in ("error", "dropped"):
+            logger.warning("event server says %s", kind, extra={"target": self.component, "detail": data})
+
+    async def _run(self, handler: Handler, event_type: str, data: Any) -> None:
+        try:
+            result = handler(data)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("event handler failed", extra={"target": self.component, "event_type": event_type})

@@ -1,0 +1,63 @@
+"""The shared HTTP connection pools: one `httpx.AsyncClient` per event loop, one `httpx.Client`.
+
+An `AsyncClient` is bound to the loop that first used it, so a single
+process-wide one breaks on the second `asyncio.run`; keying by loop keeps
+one warm pool per loop. The app's lifespan calls `close_pools()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+
+import httpx
+
+from ._discovery import close_shared_hermes
+
+# Enough keep-alive connections for a few dozen concurrent calls to one peer.
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0)
+DEFAULT_TIMEOUT = httpx.Timeout(30.0)
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_sync_client: httpx.Client | None = None
+_sync_lock = threading.Lock()
+
+
+def async_client() -> httpx.AsyncClient:
+    """The pooled client of the running event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None or client.is_closed:
+        # trust_env=False: peers are on the local network, a system proxy would only get in the way.
+        client = httpx.AsyncClient(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False)
+        _async_clients[loop] = client
+    return client
+
+
+def sync_client() -> httpx.Client:
+    """The process-wide pooled client for synchronous callers (thread-safe)."""
+    global _sync_client
+    with _sync_lock:
+        if _sync_client is None or _sync_client.is_closed:
+            _sync_client = httpx.Client(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False)
+        return _sync_client
+
+
+async def close_pools() -> None:
+    """Close this loop's async pool, the sync pool and the shared discovery client.
+
+    The app's lifespan calls it at shutdown; the next call opens fresh ones.
+    """
+    global _sync_client
+    try:
+        client = _async_clients.pop(asyncio.get_running_loop(), None)
+    except RuntimeError:
+        client = None
+    if client is not None:
+        await client.aclose()
+    with _sync_lock:
+        sync, _sync_client = _sync_client, None
+    if sync is not None:
+        sync.close()
+    await close_shared_hermes()

@@ -1,0 +1,45 @@
+"""`ResilientIntegration` (the guide's Pattern 5 usage): calls under the peer's circuit breaker."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+from ..hermes import HermesClient
+from ._component import ComponentClient, peer_breaker
+from ._config import IntegrationConfig
+
+
+class ResilientIntegration:
+    """`await ResilientIntegration("rhetor").request("generate", {...})`.
+
+    `circuit_breaker` is the peer's one shared breaker (also used by every
+    other client of that peer); the inner client has none, so each call is
+    counted once, with its retries inside.
+    """
+
+    def __init__(
+        self,
+        component: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        base_url: str | None = None,
+        config: IntegrationConfig | None = None,
+        discovery: HermesClient | None = None,
+    ) -> None:
+        self.component = component
+        config = config or IntegrationConfig()
+        self.circuit_breaker = peer_breaker(component, config)
+        self.client = ComponentClient(
+            component,
+            host=host,
+            port=port,
+            base_url=base_url,
+            config=config,
+            circuit_breaker=False,
+            discovery=discovery,
+        )
+
+    def request(self, endpoint: str, data: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        return self.circuit_breaker.call(self.client.call_api, endpoint, "POST", data)

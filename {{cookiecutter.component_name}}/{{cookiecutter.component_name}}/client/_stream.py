@@ -1,0 +1,147 @@
+"""`StreamIntegration` (the guide's Pattern 3): server-sent data from a peer.
+
+`stream(endpoint, params)` keeps the guide's shape (POST, then `data:` lines
+as JSON). `events(types)` follows a peer's `/events` feed for as long as the
+caller iterates: it reconnects with backoff when the connection drops and
+resumes with `Last-Event-ID`, so nothing still in the peer's replay buffer
+is missed (a `reset` from the peer means the gap was too old: logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from ..hermes import HermesClient
+from ._component import ComponentClient
+from ._config import IntegrationConfig
+from ._errors import PeerHTTPError, PeerUnavailableError
+from ._pool import async_client
+from ._telemetry import logger, outgoing_headers
+from ._transport import api_path
+
+
+class StreamIntegration:
+    def __init__(
+        self,
+        component: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        base_url: str | None = None,
+        config: IntegrationConfig | None = None,
+        discovery: HermesClient | None = None,
+        read_timeout: float = 60.0,
+        reconnect_delay: float = 0.5,
+        max_reconnect_delay: float = 30.0,
+    ) -> None:
+        self.component = component
+        self.client = ComponentClient(
+            component, host=host, port=port, base_url=base_url, config=config, discovery=discovery
+        )
+        self.read_timeout = read_timeout  # longest silence before reconnecting (peers ping every ~15 s)
+        self.reconnect_delay = reconnect_delay
+        self.max_reconnect_delay = max_reconnect_delay
+        self.last_event_id: str | None = None
+        self.resets = 0
+
+    @property
+    def base_url(self) -> str:
+        return self.client.base_url
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.client.config.timeout, read=self.read_timeout)
+
+    async def stream(self, endpoint: str, params: dict[str, Any]) -> AsyncIterator[Any]:
+        """POST `params` to `/api/v1/<endpoint>` and yield each `data:` payload, decoded from JSON."""
+        path, version = api_path(endpoint, self.client.api_version)
+        url = await self.client.resolve() + path
+        headers = outgoing_headers({"X-API-Version": version})
+        try:
+            async with async_client().stream(
+                "POST", url, json=params, headers=headers, timeout=self._timeout()
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise PeerHTTPError(response, component=self.component, endpoint=endpoint)
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        payload = line[5:].strip()
+                        if payload:
+                            yield _decode(payload)
+        except httpx.TransportError as exc:
+            raise PeerUnavailableError(
+                f"stream {endpoint} from {self.component} broke: {type(exc).__name__}: {exc}",
+                component=self.component,
+                endpoint=endpoint,
+            ) from exc
+
+    async def events(
+        self, types: Iterable[str] | None = None, *, last_event_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield event envelopes (`id`, `type`, `source`, `time`, `data`) from the peer's `/events`, forever."""
+        if last_event_id is not None:
+            self.last_event_id = last_event_id
+        params = {"types": ",".join(types)} if types else None
+        failures = 0
+        while True:
+            try:
+                async for envelope in self._events_once(params):
+                    failures = 0
+                    yield envelope
+            except (httpx.TransportError, SSEError, PeerUnavailableError) as exc:
+                failures += 1
+                logger.warning(
+                    "event stream from %s lost, reconnecting",
+                    self.component,
+                    extra={"target": self.component, "error": f"{type(exc).__name__}: {exc}", "failures": failures},
+                )
+            ceiling = min(self.max_reconnect_delay, self.reconnect_delay * 2 ** max(0, failures - 1))
+            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+
+    async def _events_once(self, params: dict[str, str] | None) -> AsyncIterator[dict[str, Any]]:
+        headers = outgoing_headers({"Accept": "text/event-stream", "Cache-Control": "no-cache"})
+        if self.last_event_id:
+            headers["Last-Event-ID"] = self.last_event_id
+        url = await self.client.resolve() + "/events"
+        async with aconnect_sse(
+            async_client(), "GET", url, params=params, headers=headers, timeout=self._timeout()
+        ) as source:
+            response = source.response
+            if response.status_code >= 400:
+                await response.aread()
+                error = PeerHTTPError(response, component=self.component, endpoint="/events")
+                if response.status_code < 500 and response.status_code != 429:
+                    raise error  # our request is wrong: retrying will not fix it
+                raise PeerUnavailableError(str(error), component=self.component, endpoint="/events") from error
+            async for sse in source.aiter_sse():
+                if sse.event == "reset":
+                    self.resets += 1
+                    logger.warning(
+                        "event stream reset: events after %s are no longer available",
+                        self.last_event_id,
+                        extra={"target": self.component},
+                    )
+                    if sse.id:
+                        self.last_event_id = sse.id
+                    continue
+                if sse.id:
+                    self.last_event_id = sse.id
+                if not sse.data:
+                    continue
+                envelope = _decode(sse.data)
+                if isinstance(envelope, dict):
+                    yield envelope
+
+
+def _decode(payload: str) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload

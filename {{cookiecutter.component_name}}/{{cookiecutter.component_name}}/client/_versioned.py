@@ -1,0 +1,38 @@
+"""`VersionedIntegration` (the guide's Best Practice 4): pin a peer's API version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hermes import HermesClient
+from ._component import ComponentClient
+from ._config import IntegrationConfig
+
+
+class VersionedIntegration:
+    """`await VersionedIntegration("rhetor", "v2").request("generate", {...})` -> `POST /api/v2/generate`
+    with `X-API-Version: v2` (not the guide's `/api/v1/v2/...`)."""
+
+    def __init__(
+        self,
+        component: str,
+        version: str = "v1",
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        base_url: str | None = None,
+        config: IntegrationConfig | None = None,
+        discovery: HermesClient | None = None,
+    ) -> None:
+        if not (version.startswith("v") and version[1:].isdigit()):
+            raise ValueError(f"version={version!r} is not an API version: use 'v1', 'v2', ...")
+        self.component = component
+        self.version = version
+        self.client = ComponentClient(
+            component, host=host, port=port, base_url=base_url, config=config, discovery=discovery
+        )
+
+    async def request(self, endpoint: str, data: dict[str, Any]) -> Any:
+        versioned_endpoint = f"{self.version}/{endpoint.lstrip('/')}"
+        headers = {"X-API-Version": self.version}
+        return await self.client.call_api(versioned_endpoint, "POST", data, headers=headers)

@@ -1,0 +1,91 @@
+"""One subscriber's bounded queue: a slow subscriber loses its own oldest events.
+
+Publishing never waits on a subscriber: `offer` is synchronous, and when the
+queue is full the oldest event goes, counted, so the subscriber can be told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from .envelope import Event, Pattern
+from .metrics import DROPPED
+
+
+class Subscription:
+    def __init__(
+        self,
+        patterns: Iterable[Pattern],
+        queue_size: int,
+        channel: str,
+        on_close: Callable[[Subscription], None],
+    ) -> None:
+        self.patterns: dict[str, Pattern] = {pattern.text: pattern for pattern in patterns}
+        self.channel = channel
+        self.reset = False  # set when a resume could not be honoured: the client must resync
+        self._queue: deque[Event] = deque()
+        self._queue_size = queue_size
+        self._ready = asyncio.Event()
+        self._on_close = on_close
+        self._held: list[Event] | None = None
+        self._dropped = 0
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def wants(self, event_type: str) -> bool:
+        return any(pattern.matches(event_type) for pattern in self.patterns.values())
+
+    def offer(self, event: Event) -> None:
+        """Queue `event` if it matches; never blocks."""
+        if self.closed or not self.wants(event.type):
+            return
+        if self._held is not None:
+            self._held.append(event)
+            return
+        self._push(event)
+
+    def _push(self, event: Event) -> None:
+        if len(self._queue) >= self._queue_size:
+            self._queue.popleft()
+            self._dropped += 1
+            DROPPED.labels(self.channel).inc()
+        self._queue.append(event)
+        self._ready.set()
+
+    def hold(self) -> None:
+        """Keep live events aside while a replay is fetched, so the order stays right."""
+        self._held = []
+
+    def release(self, replayed: Iterable[Event], is_newer: Callable[[Event], bool]) -> None:
+        """Queue `replayed`, then the live events held meanwhile that `is_newer` keeps."""
+        held, self._held = self._held or [], None
+        for event in replayed:
+            if self.wants(event.type):
+                self._push(event)
+        for event in held:
+            if is_newer(event):
+                self._push(event)
+
+    def take_dropped(self) -> int:
+        """Events lost since the last call."""
+        dropped, self._dropped = self._dropped, 0
+        return dropped
+
+    async def get(self) -> Event | None:
+        """The next event, or None once the subscription is closed and drained."""
+        while not self._queue:
+            if self.closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._queue.popleft()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._ready.set()
+            self._on_close(self)
