@@ -149,7 +149,7 @@ def check_capabilities(context: dict[str, Any]) -> Iterator[str]:
 def check_event_bus(context: dict[str, Any]) -> Iterator[str]:
     choices = option_choices(context, "event_bus")
     value = context["event_bus"]
-    if value not in choices:
+    if choices is not None and value not in choices:
         yield f"event_bus {value!r} is not one of {', '.join(choices)}"
 
 
@@ -159,17 +159,21 @@ def check_author_email(context: dict[str, Any]) -> Iterator[str]:
         yield f"author_email {email!r} is not an email address; use name@host"
 
 
-def option_choices(context: dict[str, Any], option: str) -> list[str]:
-    """The choices cookiecutter.json offers for `option`.
+def option_choices(context: dict[str, Any], option: str) -> list[str] | None:
+    """The choices cookiecutter.json offers for `option`, when they can be known.
 
-    `_cookiecutter` holds the options as declared (lists for choices); a
-    replayed context may hold only the chosen value, so fall back to the file.
+    `_cookiecutter` holds the options as declared (lists for choices). A
+    replayed context holds only the chosen value: read the template's file.
+    cruft sets neither, but builds its context through cookiecutter's own
+    choice check, so there is nothing left to check (None).
     """
     declared = context.get("_cookiecutter", {}).get(option)
     if isinstance(declared, list):
         return [str(choice) for choice in declared]
-    config = json.loads((Path(context["_repo_dir"]) / "cookiecutter.json").read_text())
-    return [str(choice) for choice in config[option]]
+    if "_repo_dir" in context:
+        config = json.loads((Path(context["_repo_dir"]) / "cookiecutter.json").read_text(encoding="utf-8"))
+        return [str(choice) for choice in config[option]]
+    return None
 
 
 # Line breaks first: the other messages quote values and must stay one line.

@@ -39,9 +39,11 @@ def baked(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -
 
 
 @pytest.fixture(scope="session")
-def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One mypy cache for every bake: third-party packages are analysed once."""
-    return tmp_path_factory.mktemp("mypy-cache")
+def mypy_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for every bake, kept across runs in .pytest_cache when
+    there is one: third-party packages are analysed once."""
+    cache: pytest.Cache | None = getattr(request.config, "cache", None)
+    return cache.mkdir("mypy") if cache is not None else tmp_path_factory.mktemp("mypy-cache")
 
 
 def clean_env(package: str = "", **extra: str) -> dict[str, str]:

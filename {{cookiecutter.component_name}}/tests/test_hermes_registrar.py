@@ -17,7 +17,13 @@ import pytest
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.hermes import Registrar
 from {{ cookiecutter.component_name }}.settings import Settings
-from {{ cookiecutter.component_name }}.testing import ComponentProcess, LocalHermes, eventually, free_port, running_server
+from {{ cookiecutter.component_name }}.testing import (
+    ComponentProcess,
+    LocalHermes,
+    eventually,
+    free_port,
+    running_server,
+)
 
 NAME = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"
@@ -78,8 +84,11 @@ def test_health_answers_at_once_while_hermes_is_down_and_registers_when_it_comes
         assert health(process.base_url)["status"] == "healthy"
 
 
-def test_registration_sends_the_contracts_fields(local_hermes: LocalHermes, tmp_path: Path) -> None:
-    with component(local_hermes, tmp_path, instance_id="a", public_url="http://component.example:9999"):
+def test_registration_sends_the_contracts_fields(make_settings: SettingsFactory, local_hermes: LocalHermes) -> None:
+    settings = fast_settings(
+        make_settings, local_hermes.url, instance_id="a", public_url="http://component.example:9999"
+    )
+    with running_server(create_app(settings)):
         eventually(lambda: f"{NAME}-a" in local_hermes.component_ids())
         record = next(r for r in local_hermes.components() if r["component_id"] == f"{NAME}-a")
     assert (record["name"], record["type"], record["endpoint"]) == (NAME, "component", "http://component.example:9999")
@@ -91,9 +100,7 @@ def test_registration_sends_the_contracts_fields(local_hermes: LocalHermes, tmp_
         "v1",
     )
     assert metadata["ai_port"] == metadata["port"] + 37000
-    assert {"path": "/api/v1/process", "methods": ["POST"], "description": "Process one input"} in metadata[
-        "endpoints"
-    ]
+    assert {"path": "/api/v1/process", "methods": ["POST"], "description": "Process one input"} in metadata["endpoints"]
 
 
 def test_required_hermes_that_never_answers_fails_startup_with_a_clear_message(tmp_path: Path) -> None:
@@ -105,9 +112,11 @@ def test_required_hermes_that_never_answers_fails_startup_with_a_clear_message(t
     assert f"{PREFIX}HERMES_REQUIRED=false" in process.log
 
 
-def test_required_hermes_lets_startup_finish_once_registered(local_hermes: LocalHermes, tmp_path: Path) -> None:
-    with component(local_hermes, tmp_path, hermes_required="true") as process:
-        body = health(process.base_url)
+def test_required_hermes_lets_startup_finish_once_registered(
+    make_settings: SettingsFactory, local_hermes: LocalHermes
+) -> None:
+    with running_server(create_app(fast_settings(make_settings, local_hermes.url, hermes_required=True))) as url:
+        body = health(url)  # answered once startup finished: registration is done
     assert (body["registered_with_hermes"], body["status"]) == (True, "healthy")
     assert {"name": "hermes", "status": "healthy", "required": True} in body["dependencies"]
 
@@ -115,8 +124,10 @@ def test_required_hermes_lets_startup_finish_once_registered(local_hermes: Local
 # -- staying registered ------------------------------------------------------------
 
 
-def test_component_registers_again_after_hermes_restarts(local_hermes: LocalHermes, tmp_path: Path) -> None:
-    with component(local_hermes, tmp_path):
+def test_component_registers_again_after_hermes_restarts(
+    make_settings: SettingsFactory, local_hermes: LocalHermes
+) -> None:
+    with running_server(create_app(fast_settings(make_settings, local_hermes.url))):
         eventually(lambda: NAME in local_hermes.component_ids())
         registrations = local_hermes.registry.count("/api/register", 200)
         local_hermes.restart()  # registry wiped; the old token still passes heartbeats
@@ -126,27 +137,33 @@ def test_component_registers_again_after_hermes_restarts(local_hermes: LocalHerm
 
 
 def test_expired_token_leads_to_reregistration_not_silent_heartbeat_failures(
-    local_hermes_factory: HermesFactory, tmp_path: Path
+    make_settings: SettingsFactory, local_hermes_factory: HermesFactory
 ) -> None:
     # Hermes' tokens live 1 s; the component believes the default (an hour): it learns from the 401.
     hermes = local_hermes_factory(token_lifetime=1.0)
-    with component(hermes, tmp_path) as process:
+    with running_server(create_app(fast_settings(make_settings, hermes.url))) as url:
         eventually(lambda: hermes.registry.count("/api/heartbeat", 401) >= 1, what="a heartbeat with an expired token")
-        eventually(lambda: hermes.registry.count("/api/register", 200) >= 3, what="registered again after each expiry")
+        eventually(lambda: hermes.registry.count("/api/register", 200) >= 2, what="registered again after the expiry")
         beats = hermes.registry.count("/api/heartbeat", 200)
         eventually(lambda: hermes.registry.count("/api/heartbeat", 200) > beats + 3, what="heartbeats continue")
-        assert is_registered(process.base_url)
+        assert is_registered(url)
 
 
-def test_token_is_renewed_before_its_lifetime_runs_out(local_hermes_factory: HermesFactory, tmp_path: Path) -> None:
+def test_token_is_renewed_before_its_lifetime_runs_out(
+    make_settings: SettingsFactory, local_hermes_factory: HermesFactory
+) -> None:
     hermes = local_hermes_factory(token_lifetime=4.0)
-    with component(hermes, tmp_path, hermes_token_lifetime="2"):
+    with running_server(create_app(fast_settings(make_settings, hermes.url, hermes_token_lifetime=1.0))):
         eventually(lambda: hermes.registry.count("/api/register", 200) >= 3, what="token renewals")
     assert hermes.registry.count("/api/heartbeat", 401) == 0
 
 
-def test_two_instances_of_one_component_coexist_in_the_registry(local_hermes: LocalHermes, tmp_path: Path) -> None:
-    with component(local_hermes, tmp_path, instance_id="one"), component(local_hermes, tmp_path, instance_id="two"):
+def test_two_instances_of_one_component_coexist_in_the_registry(
+    make_settings: SettingsFactory, local_hermes: LocalHermes
+) -> None:
+    one = create_app(fast_settings(make_settings, local_hermes.url, instance_id="one"))
+    two = create_app(fast_settings(make_settings, local_hermes.url, instance_id="two"))
+    with running_server(one), running_server(two):
         eventually(lambda: {f"{NAME}-one", f"{NAME}-two"} <= local_hermes.component_ids())
         # The presence check finds each by id, so neither keeps re-registering the other away.
         registrations = local_hermes.registry.count("/api/register", 200)
@@ -165,20 +182,23 @@ def test_signal_removes_the_component_from_the_registry(local_hermes: LocalHerme
     try:
         eventually(lambda: NAME in local_hermes.component_ids())
     finally:
-        assert process.stop(sig) == 0
+        code = process.stop(sig)
+    assert code in (0, -sig)  # uvicorn re-raises the signal after a graceful shutdown
     assert NAME not in local_hermes.component_ids()
     assert local_hermes.registry.count("/api/unregister", 200) == 1
 
 
 def test_shutdown_is_not_held_up_by_a_hanging_hermes(local_hermes: LocalHermes, tmp_path: Path) -> None:
-    process = ComponentProcess(NAME, env=component_env(local_hermes.url), log_dir=tmp_path).start()
+    env = component_env(local_hermes.url, hermes_timeout="5", unregister_timeout="0.5")
+    process = ComponentProcess(NAME, env=env, log_dir=tmp_path).start()
     try:
         eventually(lambda: NAME in local_hermes.component_ids())
         local_hermes.fail("hang")
     finally:
-        # `stop` kills after 20 s; exiting 0 means the bounded unregister gave up by itself.
-        assert process.stop(signal.SIGTERM) == 0
+        code = process.stop(signal.SIGTERM)  # killed (-9) after 20 s if shutdown hung
+    assert code in (0, -signal.SIGTERM)
     assert "unregister from hermes timed out" in process.log
+    assert "Application shutdown complete" in process.log
 
 
 # -- bad answers -------------------------------------------------------------------
@@ -192,18 +212,11 @@ def test_component_keeps_serving_through_bad_hermes_answers_and_recovers(
     with running_server(create_app(settings)) as url:
         eventually(lambda: is_registered(url))
         local_hermes.fail(mode)
-        calls = len(local_hermes.registry.calls)
-        eventually(lambda: len(local_hermes.registry.calls) > calls + 2 or mode == "hang", what="faulty answers seen")
         eventually(lambda: not is_registered(url), what="registration given up after repeated failures")
         assert health(url)["status"] == "degraded"
         assert httpx.post(f"{url}/api/v1/process", json={"input": "still serving"}, timeout=5).status_code == 200
         local_hermes.heal()
         eventually(lambda: is_registered(url), what="registered again once Hermes answers")
-    assert health_detail_after(url=None) is None
-
-
-def health_detail_after(url: str | None) -> None:
-    return None
 
 
 @pytest.mark.parametrize("mode", ["500", "html", "truncated", "reset"])
@@ -214,15 +227,15 @@ def test_registration_retries_through_bad_answers_at_startup(
     settings = fast_settings(make_settings, local_hermes.url)
     with running_server(create_app(settings)) as url:
         eventually(lambda: is_registered(url))
-    failed = [call for call in local_hermes.registry.calls if call.path == "/api/register" and call.status != 200]
-    assert len(failed) == 3
+    assert local_hermes.registry.fault is None  # all three bad answers were given
+    assert local_hermes.registry.count("/api/register") >= 4
 
 
 def test_repeated_failures_are_logged_once_per_state_change(local_hermes: LocalHermes, tmp_path: Path) -> None:
     with component(local_hermes, tmp_path) as process:
         eventually(lambda: NAME in local_hermes.component_ids())
         local_hermes.fail("500", path="/api/heartbeat")
-        eventually(lambda: local_hermes.registry.count("/api/heartbeat", 500) >= 10)
+        eventually(lambda: local_hermes.registry.count("/api/heartbeat", 500) >= 5)
         local_hermes.heal()
         beats = local_hermes.registry.count("/api/heartbeat", 200)
         eventually(lambda: local_hermes.registry.count("/api/heartbeat", 200) > beats)

@@ -17,7 +17,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .observability import request_id_var
+from .observability import request_id_var, traceparent_var
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's id is kept only if it is short and harmless in a log line.
@@ -48,6 +48,7 @@ class RequestContextMiddleware:
         incoming = _header(scope, REQUEST_ID_HEADER)
         request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        trace_token = traceparent_var.set(_header(scope, b"traceparent"))
         started = time.perf_counter()
         status = 0
 
@@ -87,6 +88,7 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
+            traceparent_var.reset(trace_token)
 
 
 class BodySizeLimitMiddleware:

@@ -16,6 +16,8 @@ from prometheus_fastapi_instrumentator import Instrumentator, metrics
 from prometheus_fastapi_instrumentator.metrics import Info
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The caller's W3C `traceparent`, continued by the client package on outgoing calls.
+traceparent_var: ContextVar[str | None] = ContextVar("traceparent", default=None)
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # Event plane (/ws, /events): every subscriber's queue is bounded; a slow
     # one loses its own oldest events (counted) or is dropped after a timeout.
     event_queue_size: int = Field(1000, ge=1)  # events waiting per WebSocket or SSE client
-    event_replay_size: int = Field(1000, ge=1)  # kept for SSE resume (Redis: the stream's MAXLEN ~)
+    event_replay_size: int = Field(1000, ge=1)  # kept for SSE resume (Redis: the stream's MAXLEN)
     event_stream_key: str | None = None  # Redis stream name; default "<name>:events"
     event_ping_interval: float = Field(15.0, gt=0)  # SSE keep-alive comment every N seconds
     event_send_timeout: float = Field(10.0, gt=0)  # a client that takes longer to accept a send is dropped

@@ -90,7 +90,9 @@ async def metrics_stream(body: MetricsStreamRequest, settings: SettingsDep) -> E
         raise HTTPException(422, f"metrics: {unknown or 'empty'} is not valid; choose from {list(FIGURES)}")
     shutdown = anyio.Event()
     return EventSourceResponse(
-        figure_stream(settings.component_name, list(dict.fromkeys(body.metrics)), settings.metrics_stream_interval, shutdown),
+        figure_stream(
+            settings.component_name, list(dict.fromkeys(body.metrics)), settings.metrics_stream_interval, shutdown
+        ),
         ping=settings.event_ping_interval,
         send_timeout=settings.event_send_timeout,
         shutdown_event=shutdown,
@@ -101,4 +103,3 @@ async def metrics_stream(body: MetricsStreamRequest, settings: SettingsDep) -> E
 @router.get("/asyncapi.json", summary="AsyncAPI 3 description of /ws and /events")
 async def asyncapi(settings: SettingsDep) -> dict[str, Any]:
     return asyncapi_document(settings)
-

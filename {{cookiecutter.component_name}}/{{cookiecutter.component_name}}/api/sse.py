@@ -32,7 +32,9 @@ def control(event: str, data: object) -> ServerSentEvent:
     return ServerSentEvent(event=event, data=json.dumps(data, separators=(",", ":")))
 
 
-async def stream(subscription: Subscription, last_event_id: str | None, shutdown: anyio.Event) -> AsyncIterator[ServerSentEvent]:
+async def stream(
+    subscription: Subscription, last_event_id: str | None, shutdown: anyio.Event
+) -> AsyncIterator[ServerSentEvent]:
     async def close_on_shutdown() -> None:
         await shutdown.wait()
         subscription.close()

@@ -18,7 +18,8 @@ class IntegrationError(Exception):
     code = "integration_error"
 
     def __init__(self, message: str, *, component: str = "", endpoint: str = "") -> None:
-        super().__init__(message)
+        # Not super(): the httpx base classes' constructors want request/response.
+        Exception.__init__(self, message)
         self.message = message
         self.component = component
         self.endpoint = endpoint

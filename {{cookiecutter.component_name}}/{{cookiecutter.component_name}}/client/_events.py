@@ -30,13 +30,15 @@ H = TypeVar("H", bound=Handler)
 
 
 def matches(pattern: str, event_type: str) -> bool:
-    """`*` matches everything; `a.*` matches `a.b` and `a.b.c` (whole segments); else exact."""
-    if pattern in ("*", event_type):
-        return True
-    if not pattern.endswith(".*"):
-        return False
-    prefix = pattern[:-1]  # keep the dot: `workflow.` never matches `workflows.x`
-    return event_type.startswith(prefix) and len(event_type) > len(prefix)
+    """The server's rule: `*` matches one segment, a trailing `*` one or more; `*` alone matches all."""
+    segments, parts = pattern.split("."), event_type.split(".")
+    last = len(segments) - 1
+    for index, segment in enumerate(segments):
+        if index == last and segment == "*":
+            return len(parts) > index
+        if index >= len(parts) or segment not in ("*", parts[index]):
+            return False
+    return len(parts) == len(segments)
 
 
 def ws_url(base_url: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import httpx
@@ -49,6 +49,8 @@ class StreamIntegration:
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
         self.last_event_id: str | None = None
+        self.connections = 0  # `/events` connections opened by `events()` (1 + reconnects)
+        self.disconnects = 0
         self.resets = 0
 
     @property
@@ -58,7 +60,7 @@ class StreamIntegration:
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.client.config.timeout, read=self.read_timeout)
 
-    async def stream(self, endpoint: str, params: dict[str, Any]) -> AsyncIterator[Any]:
+    async def stream(self, endpoint: str, params: dict[str, Any]) -> AsyncGenerator[Any, None]:
         """POST `params` to `/api/v1/<endpoint>` and yield each `data:` payload, decoded from JSON."""
         path, version = api_path(endpoint, self.client.api_version)
         url = await self.client.resolve() + path
@@ -84,7 +86,7 @@ class StreamIntegration:
 
     async def events(
         self, types: Iterable[str] | None = None, *, last_event_id: str | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield event envelopes (`id`, `type`, `source`, `time`, `data`) from the peer's `/events`, forever."""
         if last_event_id is not None:
             self.last_event_id = last_event_id
@@ -102,10 +104,11 @@ class StreamIntegration:
                     self.component,
                     extra={"target": self.component, "error": f"{type(exc).__name__}: {exc}", "failures": failures},
                 )
+            self.disconnects += 1
             ceiling = min(self.max_reconnect_delay, self.reconnect_delay * 2 ** max(0, failures - 1))
             await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
 
-    async def _events_once(self, params: dict[str, str] | None) -> AsyncIterator[dict[str, Any]]:
+    async def _events_once(self, params: dict[str, str] | None) -> AsyncGenerator[dict[str, Any], None]:
         headers = outgoing_headers({"Accept": "text/event-stream", "Cache-Control": "no-cache"})
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id
@@ -120,6 +123,7 @@ class StreamIntegration:
                 if response.status_code < 500 and response.status_code != 429:
                     raise error  # our request is wrong: retrying will not fix it
                 raise PeerUnavailableError(str(error), component=self.component, endpoint="/events") from error
+            self.connections += 1
             async for sse in source.aiter_sse():
                 if sse.event == "reset":
                     self.resets += 1

@@ -10,7 +10,7 @@ import secrets
 from prometheus_client import Counter, Gauge, Histogram
 
 from ..about import COMPONENT_NAME
-from ..observability import LATENCY_BUCKETS, request_id_var
+from ..observability import LATENCY_BUCKETS, request_id_var, traceparent_var
 
 logger = logging.getLogger(f"{COMPONENT_NAME}.client")
 
@@ -35,11 +35,11 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
-def traceparent(incoming: str | None = None) -> str:
-    """A W3C `traceparent` for an outgoing call: the caller's trace continued with a
-    new span, or a trace named after the current request id (ours are 32 hex digits)."""
+def traceparent() -> str:
+    """A W3C `traceparent` for an outgoing call: the incoming request's trace continued
+    with a new span, else a trace named after the current request id (ours are 32 hex digits)."""
     span = secrets.token_hex(8)
-    match = _TRACEPARENT.match(incoming or "")
+    match = _TRACEPARENT.match(traceparent_var.get() or "")
     if match:
         return f"00-{match.group(1)}-{span}-{match.group(3)}"
     request_id = request_id_var.get() or ""

@@ -10,12 +10,12 @@ from .subscription import Subscription
 
 __all__ = [
     "BusUnavailable",
-    "announce",
     "Event",
     "EventBus",
     "InvalidEventType",
     "Pattern",
     "Subscription",
+    "announce",
     "check_event_type",
     "open_bus",
     "parse_patterns",

@@ -45,7 +45,11 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
         "required": ["id", "type", "source", "time", "data"],
         "properties": {
             "id": {"type": "string", "description": "`<boot id>-<sequence>` in memory, the stream id with Redis"},
-            "type": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$", "examples": list(EVENT_TYPES)},
+            "type": {
+                "type": "string",
+                "pattern": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$",
+                "examples": list(EVENT_TYPES),
+            },
             "source": {"type": "string", "const": settings.component_name},
             "time": {"type": "string", "format": "date-time"},
             "data": {},
@@ -74,7 +78,9 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
             "Acknowledges a subscription; `instance` names the serving process.",
         ),
         "unsubscribed": _frame(
-            "unsubscribed", _object(["events", "subscriptions"], events=STRINGS, subscriptions=STRINGS), "Acknowledges an unsubscribe."
+            "unsubscribed",
+            _object(["events", "subscriptions"], events=STRINGS, subscriptions=STRINGS),
+            "Acknowledges an unsubscribe.",
         ),
         "pong": _frame("pong", {}, "Answers a ping, echoing its `data`."),
         "error": _frame(
@@ -83,7 +89,9 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
             "A bad frame (invalid_json, invalid_frame, unknown_type, invalid_field, invalid_subscription, "
             "frame_too_large); the connection carries on unless it is closed (1009 oversized, 1008 abuse).",
         ),
-        "dropped": _frame("dropped", _object(["count"], count=COUNT), "This client was too slow: `count` events were lost."),
+        "dropped": _frame(
+            "dropped", _object(["count"], count=COUNT), "This client was too slow: `count` events were lost."
+        ),
         "sseEvent": {
             "description": "SSE: `event:` is the type, `id:` the event id, `data:` the JSON envelope.",
             "payload": envelope,

@@ -75,9 +75,7 @@ def open_bus(settings: Settings) -> EventBus:
                 f"{env_name('event_bus')}=redis, but this component was generated with event_bus=memory, "
                 f"which leaves no Redis code: regenerate it with `event_bus=redis`, or unset {env_name('event_bus')}"
             ) from None
-        raise SettingsError(
-            f"{env_name('event_bus')}=redis needs the `redis` package: pip install 'redis>=5'"
-        ) from exc
+        raise SettingsError(f"{env_name('event_bus')}=redis needs the `redis` package: pip install 'redis>=5'") from exc
     bus: EventBus = module.RedisBus(
         url=settings.redis_url,
         stream=settings.event_stream_key or f"{settings.component_name}:events",

@@ -1,8 +1,8 @@
 """The Redis Streams bus: fan-out and replay across workers and replicas.
 
-Every process appends to one stream (`XADD`, trimmed to about the replay
-size) and one reader task per process follows it (`XREAD BLOCK`), handing
-each entry to this process's subscribers. Event ids are the stream's ids, so
+Every process appends to one stream (`XADD`, trimmed to the replay size)
+and one reader task per process follows it (`XREAD BLOCK`), handing each
+entry to this process's subscribers. Event ids are the stream's ids, so
 `Last-Event-ID` resumes from the stream itself.
 """
 
@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -35,6 +35,10 @@ READ_COUNT = 500
 RETRY_MAX = 5.0
 
 
+# What redis-py returns with decode_responses=True (its own annotations are looser).
+StreamEntries = list[tuple[str, dict[str, str]]]
+
+
 def stream_order(event_id: str) -> tuple[int, int]:
     match = _STREAM_ID.match(event_id)
     return (int(match[1]), int(match[2])) if match else (-1, -1)
@@ -52,6 +56,7 @@ class RedisBus:
         self._reader: asyncio.Task[None] | None = None
         self._last_id = "$"
         self._error: str | None = None
+        self._stopping = False
 
     @property
     def client(self) -> redis.Redis:
@@ -78,6 +83,7 @@ class RedisBus:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stopping = True
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -95,8 +101,9 @@ class RedisBus:
             event_id = await self.client.xadd(
                 self.stream,
                 {_FIELD: json.dumps(body, separators=(",", ":"))},
+                # Exact trimming: the replay buffer holds exactly `replay_size` events.
                 maxlen=self.replay_size,
-                approximate=True,
+                approximate=False,
             )
         except RedisError as exc:
             raise BusUnavailable(f"Redis at {self.url} did not take the event: {exc}") from exc
@@ -132,7 +139,7 @@ class RedisBus:
         return await self._entries(f"({last_id}")
 
     async def _entries(self, start: str) -> list[Event]:
-        entries = await self.client.xrange(self.stream, start, "+", count=self.replay_size)
+        entries = cast(StreamEntries, await self.client.xrange(self.stream, start, "+", count=self.replay_size))
         return [self._decode(entry_id, fields) for entry_id, fields in entries]
 
     @staticmethod
@@ -143,13 +150,19 @@ class RedisBus:
     async def _follow(self) -> None:
         """Read the stream forever, reconnecting with backoff; deliver to local subscribers."""
         delay = 0.1
-        while True:
+        # A flag, not only cancellation: redis-py may turn a cancelled read into a connection error.
+        while not self._stopping:
             try:
                 if self._last_id == "$":
                     # Redis was down at startup: start after its newest entry, then follow exact ids.
                     self._last_id = await self._newest_id()
-                response = await self.client.xread({self.stream: self._last_id}, count=READ_COUNT, block=READ_BLOCK_MS)
+                response = cast(
+                    list[tuple[str, StreamEntries]],
+                    await self.client.xread({self.stream: self._last_id}, count=READ_COUNT, block=READ_BLOCK_MS),
+                )
             except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
                 if self._error is None:
                     logger.warning("event bus lost Redis", extra={"url": self.url, "error": str(exc)})
                 self._error = str(exc)

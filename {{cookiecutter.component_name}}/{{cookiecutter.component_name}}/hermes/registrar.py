@@ -271,7 +271,8 @@ class Registrar:
         self.state = "registered"
         self._set_registered(True)
         self._registered_event.set()
-        self._problem = None
+        if self._problem and self._problem.startswith("registration:"):
+            self._problem = None  # a heartbeat problem stays until a heartbeat succeeds
         self.log.info(
             "registered with hermes",
             extra={"component_id": self.component_id, "hermes": self.hermes_url, "reason": reason},

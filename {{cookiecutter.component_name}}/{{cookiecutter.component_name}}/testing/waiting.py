@@ -26,7 +26,9 @@ def eventually(check: Callable[[], object], within: float = 15.0, interval: floa
         time.sleep(interval)
 
 
-async def aeventually(check: Callable[[], object], within: float = 15.0, interval: float = 0.05, what: str = "") -> None:
+async def aeventually(
+    check: Callable[[], object], within: float = 15.0, interval: float = 0.05, what: str = ""
+) -> None:
     """`eventually` for coroutines: sleeps without blocking the loop."""
     deadline = time.monotonic() + within
     last: object = None

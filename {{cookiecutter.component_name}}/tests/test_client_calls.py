@@ -1,0 +1,203 @@
+"""Request/response calls: pooling per loop, forwarded headers, versions, error shapes, config, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from {{ cookiecutter.component_name }}.client import (
+    ComponentClient,
+    IntegrationConfig,
+    IntegrationConfigError,
+    ObservableIntegration,
+    PeerTimeoutError,
+    ResilientIntegration,
+    RobustIntegration,
+    SyncIntegration,
+    VersionedIntegration,
+    close_pools,
+)
+from {{ cookiecutter.component_name }}.client._pool import async_client, sync_client
+from {{ cookiecutter.component_name }}.observability import request_id_var, traceparent_var
+from {{ cookiecutter.component_name }}.testing import free_port
+
+from .client_peers import Step, flaky_peer
+
+FAST = IntegrationConfig(timeout=2.0, retry_count=0, retry_delay=0.01)
+
+
+def name() -> str:
+    return f"peer-{uuid.uuid4().hex[:8]}"
+
+
+def test_one_pool_per_event_loop_and_a_second_asyncio_run_works() -> None:
+    with flaky_peer() as (peer, url):
+        peer_client = ComponentClient(name(), base_url=url, config=FAST)
+
+        async def two_calls() -> httpx.AsyncClient:
+            await peer_client.call_api("a")
+            pool = async_client()
+            await peer_client.call_api("b")
+            assert async_client() is pool
+            return pool
+
+        first = asyncio.run(two_calls())
+        second = asyncio.run(two_calls())  # a process-wide AsyncClient would fail here
+        assert first is not second
+        assert len(peer.received) == 4
+
+
+async def test_close_pools_closes_the_loops_client_and_the_next_call_opens_a_new_one() -> None:
+    with flaky_peer() as (_peer, url):
+        peer_client = ComponentClient(name(), base_url=url, config=FAST)
+        await peer_client.call_api("a")
+        pool = async_client()
+        await close_pools()
+        assert pool.is_closed
+        await peer_client.call_api("b")
+        assert async_client() is not pool
+
+
+def test_sync_integration_shares_one_sync_pool() -> None:
+    with flaky_peer(Step(200, {"n": 1}), Step(200, {"n": 2})) as (peer, url):
+        first = SyncIntegration(name(), base_url=url, config=FAST)
+        second = SyncIntegration(name(), base_url=url, config=FAST)
+        assert first.request("go", {"x": 1}) == {"n": 1}
+        assert second.request("go", {"x": 2}) == {"n": 2}
+        assert first.client is second.client is sync_client()
+        assert [r.body for r in peer.received] == [{"x": 1}, {"x": 2}]
+
+
+async def test_calls_forward_the_request_id_and_a_w3c_traceparent() -> None:
+    with flaky_peer() as (peer, url):
+        request_id = uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        try:
+            await ComponentClient(name(), base_url=url, config=FAST).call_api("a")
+        finally:
+            request_id_var.reset(token)
+        headers = peer.received[0].headers
+        assert headers["x-request-id"] == request_id
+        version, trace_id, span_id, flags = headers["traceparent"].split("-")
+        assert (version, trace_id, len(span_id), flags) == ("00", request_id, 16, "01")
+
+
+async def test_an_incoming_trace_is_continued_with_a_new_span() -> None:
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with flaky_peer() as (peer, url):
+        token = traceparent_var.set(incoming)
+        try:
+            await ComponentClient(name(), base_url=url, config=FAST).call_api("a")
+        finally:
+            traceparent_var.reset(token)
+        _, trace_id, span_id, flags = peer.received[0].headers["traceparent"].split("-")
+    assert (trace_id, flags) == ("4bf92f3577b34da6a3ce929d0e0e4736", "01")
+    assert span_id != "00f067aa0ba902b7"
+
+
+async def test_a_leading_version_replaces_the_default_instead_of_doubling_it() -> None:
+    with flaky_peer() as (peer, url):
+        await VersionedIntegration(name(), "v2", base_url=url, config=FAST).request("process", {"x": 1})
+        await ComponentClient(name(), base_url=url, config=FAST).call_api("process", "POST", {"x": 1})
+        assert peer.paths() == ["/api/v2/process", "/api/v1/process"]
+        assert [r.headers["x-api-version"] for r in peer.received] == ["v2", "v1"]
+
+
+async def test_safe_request_returns_the_guides_error_dicts() -> None:
+    with flaky_peer() as (peer, url):
+        peer.default = Step(418, {"message": "short and stout"})
+        down = f"http://127.0.0.1:{free_port()}"
+        robust = RobustIntegration(FAST, addresses={"teapot": url, "gone": down})
+        http_error = await robust.safe_request("teapot", "brew", {})
+        assert http_error["error"] == "http_error"
+        assert (http_error["status"], http_error["body"]["message"]) == (418, "short and stout")
+        unavailable = await robust.safe_request("gone", "brew", {})
+        assert (unavailable["error"], unavailable["component"]) == ("unavailable", "gone")
+        peer.default = Step(delay=1.0)
+        slow = RobustIntegration(IntegrationConfig(timeout=0.2, retry_count=0), addresses={"slow": url})
+        timed_out = await slow.safe_request("slow", "brew", {})
+        assert (timed_out["error"], timed_out["component"]) == ("timeout", "slow")
+
+
+def test_sync_request_returns_an_error_dict_instead_of_raising() -> None:
+    result = SyncIntegration(name(), base_url=f"http://127.0.0.1:{free_port()}", config=FAST).request("x", {})
+    assert result["error"] == "unavailable"
+    assert "unreachable" in result["message"]
+
+
+async def test_typed_errors_are_caught_by_the_guides_httpx_handlers() -> None:
+    with flaky_peer() as (peer, url):
+        peer.default = Step(delay=1.0)
+        slow = ComponentClient(name(), base_url=url, config=IntegrationConfig(timeout=0.2, retry_count=0))
+        with pytest.raises(httpx.TimeoutException) as timeout:
+            await slow.call_api("x")
+        assert isinstance(timeout.value, PeerTimeoutError)
+        peer.default = Step(500)
+        with pytest.raises(httpx.HTTPStatusError) as status:
+            await ComponentClient(name(), base_url=url, config=FAST).call_api("x", "POST", {})
+        assert status.value.response.status_code == 500
+
+
+async def test_resilient_integration_counts_each_call_once_on_the_peers_breaker() -> None:
+    with flaky_peer() as (peer, url):
+        peer.default = Step(500)
+        config = IntegrationConfig(timeout=2.0, retry_count=0, circuit_breaker_threshold=2)
+        resilient = ResilientIntegration(name(), base_url=url, config=config)
+        for _ in range(2):
+            with pytest.raises(httpx.HTTPStatusError):
+                await resilient.request("x", {})
+        with pytest.raises(Exception, match="Circuit breaker is OPEN"):
+            await resilient.request("x", {})
+        assert len(peer.received) == 2
+
+
+async def test_calls_are_counted_and_timed_by_source_target_and_endpoint() -> None:
+    target = name()
+    labels = {"source": "observer", "target": target, "endpoint": "measure"}
+
+    def sample(metric: str) -> float:
+        return REGISTRY.get_sample_value(metric, labels) or 0.0
+
+    with flaky_peer() as (_peer, url):
+        observable = ObservableIntegration("observer", target, base_url=url, config=FAST)
+        await observable.request("measure", {"x": 1})
+        await observable.request("measure", {"x": 2})
+    assert sample("integration_requests_total") == 2
+    assert sample("integration_duration_seconds_count") == 2
+
+
+def test_config_reads_the_guides_variables() -> None:
+    env = {
+        "INTEGRATION_TIMEOUT": "12.5",
+        "INTEGRATION_RETRY_COUNT": "5",
+        "INTEGRATION_RETRY_DELAY": "0.5",
+        "CIRCUIT_BREAKER_THRESHOLD": "7",
+        "INTEGRATION_BATCH_SIZE": "50",
+        "INTEGRATION_BATCH_LINGER": "0.2",
+    }
+    config = IntegrationConfig.from_env(env)
+    assert (config.timeout, config.retry_count, config.retry_delay) == (12.5, 5, 0.5)
+    assert (config.circuit_breaker_threshold, config.batch_size, config.batch_linger) == (7, 50, 0.2)
+    assert IntegrationConfig.from_env({}) == IntegrationConfig()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INTEGRATION_TIMEOUT": "soon"}, "INTEGRATION_TIMEOUT='soon' is invalid: must be a number"),
+        ({"INTEGRATION_RETRY_COUNT": "-1"}, "INTEGRATION_RETRY_COUNT=-1 is invalid: must be >= 0"),
+        ({"CIRCUIT_BREAKER_THRESHOLD": "0"}, "CIRCUIT_BREAKER_THRESHOLD=0 is invalid: must be >= 1"),
+    ],
+)
+def test_a_bad_config_value_names_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(IntegrationConfigError, match=message):
+        IntegrationConfig.from_env(env)
+
+
+def test_a_half_given_address_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="without a port"):
+        ComponentClient("rhetor", host="example.org")

@@ -1,0 +1,144 @@
+"""The Redis Streams bus, against a real `redis-server` this module starts.
+
+Only in components generated with `event_bus=redis`. Without `redis-server`
+on PATH these tests FAIL with an install hint: in CI they must not skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from {{ cookiecutter.component_name }}.app import create_app
+from {{ cookiecutter.component_name }}.testing import ComponentProcess, running_server
+from {{ cookiecutter.component_name }}.testing.redis_server import RedisServer, RedisServerMissing
+
+from .conftest import SettingsFactory
+from .event_clients import DEADLINE, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
+
+PACKAGE = "{{ cookiecutter.component_name }}"
+PREFIX = PACKAGE.upper() + "_"
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    except RedisServerMissing as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_settings(make_settings: SettingsFactory, redis_url: str) -> dict[str, Any]:
+    """A fresh stream per test, so tests never see each other's events."""
+    return {"event_bus": "redis", "redis_url": redis_url, "event_stream_key": f"test:{uuid.uuid4().hex}"}
+
+
+@pytest.fixture
+def events_url(make_settings: SettingsFactory, redis_settings: dict[str, Any]) -> Iterator[str]:
+    with running_server(create_app(make_settings(**redis_settings, event_replay_size=5))) as url:
+        yield url
+
+
+@pytest.fixture
+async def http(events_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=events_url, timeout=DEADLINE) as client:
+        yield client
+
+
+def test_missing_redis_server_fails_with_an_install_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RedisServerMissing, match="apt-get install -y redis-server"):
+        RedisServer(tmp_path).start()
+
+
+async def test_redis_bus_delivers_matching_events_in_order_with_stream_ids(
+    events_url: str, http: httpx.AsyncClient
+) -> None:
+    async with connect(ws_url(events_url)) as ws:
+        await subscribe(ws, "task.*")
+        await publish(http, "workflow.started")
+        sent = [await publish(http, "task.progress", {"n": n}) for n in range(5)]
+        received = [await recv_frame(ws) for _ in sent]
+    assert received == sent
+    assert all(event["id"].replace("-", "").isdigit() for event in sent)
+
+
+async def test_redis_sse_resumes_after_a_forced_disconnect_from_the_stream(http: httpx.AsyncClient) -> None:
+    async with http.stream("GET", "/events", params={"types": "task.*"}) as response:
+        events = sse_events(response)
+        await publish(http, "task.progress", {"n": 0})
+        last_seen = await next_sse(events)
+    missed = [await publish(http, "task.progress", {"n": n}) for n in (1, 2)]
+    async with http.stream("GET", "/events", headers={"Last-Event-ID": last_seen.id or ""}) as response:
+        events = sse_events(response)
+        resumed = [await next_sse(events) for _ in missed]
+    assert [event.id for event in resumed] == [event["id"] for event in missed]
+
+
+async def test_redis_sse_resume_from_a_trimmed_id_starts_with_reset(http: httpx.AsyncClient) -> None:
+    old = await publish(http, "task.progress", {"n": 0})
+    recent = [await publish(http, "task.progress", {"n": n}) for n in range(1, 8)]  # the stream keeps 5
+    async with http.stream("GET", "/events", headers={"Last-Event-ID": old["id"]}) as response:
+        events = sse_events(response)
+        received = [await next_sse(events) for _ in range(6)]
+    assert received[0].event == "reset"
+    assert [event.id for event in received[1:]] == [event["id"] for event in recent[-5:]]
+
+
+def test_redis_down_gives_503_on_publish_and_degraded_health(make_settings: SettingsFactory) -> None:
+    settings = make_settings(event_bus="redis", redis_url="redis://127.0.0.1:1/0")
+    with running_server(create_app(settings)) as url:
+        response = httpx.post(f"{url}/api/v1/events", json={"type": "task.completed"}, timeout=DEADLINE)
+        health = httpx.get(f"{url}/health", timeout=DEADLINE).json()
+    assert response.status_code == 503
+    assert "redis://127.0.0.1:1/0" in response.json()["message"]
+    assert {"name": "event_bus", "status": "degraded", "required": False} in health["dependencies"]
+
+
+async def connections_on_two_workers(url: str) -> list[tuple[ClientConnection, str]]:
+    """One socket on each of two worker processes (the second may still be starting)."""
+    kept: dict[str, ClientConnection] = {}
+    async with asyncio.timeout(DEADLINE * 2):
+        while len(kept) < 2:
+            ws = await connect(ws_url(url))
+            instance = (await subscribe(ws, "fanout.*"))["instance"]
+            if instance in kept:
+                await ws.close()
+                await asyncio.sleep(0.02)
+            else:
+                kept[instance] = ws
+    return [(ws, instance) for instance, ws in kept.items()]
+
+
+async def test_two_uvicorn_workers_share_events_through_redis(tmp_path: Path, redis_url: str) -> None:
+    env = {
+        f"{PREFIX}EVENT_BUS": "redis",
+        f"{PREFIX}REDIS_URL": redis_url,
+        f"{PREFIX}EVENT_STREAM_KEY": f"test:{uuid.uuid4().hex}",
+        f"{PREFIX}HERMES_ENABLED": "false",
+    }
+    args = ("--workers", "2", "--timeout-worker-healthcheck", "2")
+    with ComponentProcess(PACKAGE, env=env, log_dir=tmp_path, extra_args=args) as component:
+        opened = await connections_on_two_workers(component.base_url)
+        try:
+            async with httpx.AsyncClient(base_url=component.base_url, timeout=DEADLINE) as http:
+                sent = await publish(http, "fanout.hello", {"n": 1})
+            received = await asyncio.gather(*(recv_frame(ws) for ws, _ in opened))
+        finally:
+            for ws, _ in opened:
+                await ws.close()
+    assert all(frame == sent for frame in received), json.dumps(received)
+    assert len({instance for _, instance in opened}) == 2

@@ -1,0 +1,125 @@
+"""`/events` (SSE) over real HTTP to a real uvicorn: filters, order, resume, reset."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from {{ cookiecutter.component_name }}.app import create_app
+from {{ cookiecutter.component_name }}.testing import running_server
+
+from .conftest import SettingsFactory
+from .event_clients import DEADLINE, SseEvent, metric, next_sse, publish, sse_events
+
+
+@pytest.fixture
+def events_url(make_settings: SettingsFactory) -> Iterator[str]:
+    settings = make_settings(event_bus="memory", event_replay_size=5, event_ping_interval=0.2)
+    with running_server(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+async def http(events_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=events_url, timeout=DEADLINE) as client:
+        yield client
+
+
+async def collect(
+    http: httpx.AsyncClient, count: int, types: str = "*", last_event_id: str | None = None
+) -> list[SseEvent]:
+    """Open a stream, run `count` events through it, then close it."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    async with http.stream("GET", "/events", params={"types": types}, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response)
+        return [await next_sse(events) for _ in range(count)]
+
+
+async def test_sse_sends_type_id_and_the_envelope(http: httpx.AsyncClient) -> None:
+    async with http.stream("GET", "/events", params={"types": "workflow.*"}) as response:
+        events = sse_events(response)
+        published = await publish(http, "workflow.completed", {"workflow_id": "w1"})
+        event = await next_sse(events)
+    assert (event.event, event.id) == ("workflow.completed", published["id"])
+    assert event.json == published
+
+
+async def test_sse_filters_with_the_same_patterns_as_ws(http: httpx.AsyncClient) -> None:
+    async with http.stream("GET", "/events", params={"types": "workflow.*,task.completed"}) as response:
+        events = sse_events(response)
+        for event_type in ("task.started", "workflow.started", "agent.completed", "task.completed", "workflow.done"):
+            await publish(http, event_type)
+        received = [(await next_sse(events)).event for _ in range(3)]
+    assert received == ["workflow.started", "task.completed", "workflow.done"]
+
+
+async def test_sse_delivers_events_in_publication_order(http: httpx.AsyncClient) -> None:
+    async with http.stream("GET", "/events") as response:
+        events = sse_events(response)
+        sent = await asyncio.gather(*(publish(http, "task.progress", {"n": n}) for n in range(20)))
+        received = [await next_sse(events) for _ in sent]
+    # Concurrent publishers: the bus's order is the ids' order, and every stream sees it.
+    in_bus_order = sorted((event["id"] for event in sent), key=lambda event_id: int(event_id.split("-")[1]))
+    assert [event.id for event in received] == in_bus_order
+
+
+async def test_sse_sends_keep_alive_comments(http: httpx.AsyncClient) -> None:
+    async with http.stream("GET", "/events") as response:
+        lines = response.aiter_lines()
+        first = await asyncio.wait_for(anext(lines), DEADLINE)
+    assert first.startswith(":")
+
+
+async def test_sse_resumes_after_a_forced_disconnect_without_a_gap(http: httpx.AsyncClient) -> None:
+    first = await publish(http, "task.progress", {"n": 0})
+    async with http.stream("GET", "/events", headers={"Last-Event-ID": first["id"]}) as response:
+        events = sse_events(response)
+        second = await publish(http, "task.progress", {"n": 1})
+        last_seen = await next_sse(events)
+    # The connection is gone; these are published while the client is away.
+    missed = [await publish(http, "task.progress", {"n": n}) for n in (2, 3)]
+    resumed = await collect(http, 2, last_event_id=last_seen.id)
+    assert last_seen.id == second["id"]
+    assert [event.id for event in resumed] == [event["id"] for event in missed]
+    assert all(event.event != "reset" for event in resumed)
+
+
+async def test_sse_resume_from_an_id_older_than_the_buffer_starts_with_reset(http: httpx.AsyncClient) -> None:
+    old = await publish(http, "task.progress", {"n": 0})
+    recent = [await publish(http, "task.progress", {"n": n}) for n in range(1, 8)]  # the buffer keeps 5
+    received = await collect(http, 6, last_event_id=old["id"])
+    assert received[0].event == "reset"
+    assert received[0].json["last_event_id"] == old["id"]
+    assert [event.id for event in received[1:]] == [event["id"] for event in recent[-5:]]
+
+
+async def test_sse_resume_from_before_a_restart_starts_with_reset(http: httpx.AsyncClient) -> None:
+    current = await publish(http, "task.progress")
+    boot_id = current["id"].split("-")[0]
+    stale = ("0" if boot_id[0] != "0" else "1") + boot_id[1:] + "-1"
+    received = await collect(http, 1, last_event_id=stale)
+    assert received[0].event == "reset"
+
+
+async def test_sse_rejects_an_invalid_filter_naming_it(http: httpx.AsyncClient) -> None:
+    response = await http.get("/events", params={"types": "workflow"})
+    assert response.status_code == 422
+    assert "'workflow'" in response.json()["message"]
+
+
+async def test_sse_streams_are_counted_while_open(http: httpx.AsyncClient) -> None:
+    gauge = 'event_connections{channel="sse"}'
+    before = metric((await http.get("/metrics")).text, gauge)
+    async with http.stream("GET", "/events") as response:
+        await anext(response.aiter_lines())
+        assert metric((await http.get("/metrics")).text, gauge) == before + 1
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            if metric((await http.get("/metrics")).text, gauge) == before:
+                break
+            await asyncio.sleep(0.05)
