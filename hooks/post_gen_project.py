@@ -19,6 +19,7 @@ PRUNE_WHEN: dict[tuple[str, str], list[str]] = {
     ("event_bus", "memory"): [
         "{package}/events/redis_bus.py",
         "{package}/testing/redis_server.py",
+        "{package}/testing/redis_plugin.py",
         "tests/test_events_redis.py",
     ],
 }

@@ -68,27 +68,15 @@ PEP440 = re.compile(
 )
 CAPABILITY = re.compile(r"[a-z][a-z0-9_.-]*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-ONE_LINE_FIELDS = (
-    "component_name",
-    "component_title",
-    "description",
-    "version",
-    "component_port",
-    "capabilities",
-    "author_name",
-    "author_email",
-)
 # Every character str.splitlines() breaks on.
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
-class InvalidInput(Exception):
-    """One rule broken; the message is shown to the user as is."""
-
-
 def check_one_line_fields(context: dict[str, Any]) -> Iterator[str]:
-    for field in ONE_LINE_FIELDS:
-        value = str(context.get(field, ""))
+    # Every option is one line of text; `_private` entries are not user input.
+    for field, value in context.items():
+        if field.startswith("_") or not isinstance(value, str):
+            continue
         if LINE_BREAKS.intersection(value):
             yield f"{field} {value!r} contains a line break; it must fit on one line"
         elif control := next((char for char in value if unicodedata.category(char) == "Cc" and char != "\t"), None):
@@ -176,7 +164,7 @@ def option_choices(context: dict[str, Any], option: str) -> list[str] | None:
     return None
 
 
-# Line breaks first: the other messages quote values and must stay one line.
+# Every broken rule is reported, not only the first, in prompt order.
 CHECKS: tuple[Callable[[dict[str, Any]], Iterator[str]], ...] = (
     check_one_line_fields,
     check_component_name,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,22 @@ OPTIONS: dict[str, Any] = json.loads((ROOT / "cookiecutter.json").read_text())
 # The one list of Tekton components and their ports, shared with the hook.
 TEKTON_COMPONENTS: dict[str, int] = OPTIONS["_tekton_components"]
 DEFAULT_NAME: str = OPTIONS["component_name"]
+
+
+def _load_post_gen_hook() -> Any:
+    """The post-generation hook as a module (its Jinja sits in a string only main() reads)."""
+    spec = importlib.util.spec_from_file_location("post_gen_project", ROOT / "hooks" / "post_gen_project.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# (option, value) -> paths the post-generation hook deletes for that value.
+PRUNE_WHEN: dict[tuple[str, str], list[str]] = _load_post_gen_hook().PRUNE_WHEN
+
+# `baked(options)` (the session fixture): the project baked with these options.
+Baker = Callable[[Mapping[str, str]], Path]
 
 # Jinja left in a bake means a template bug. `${{` is a GitHub Actions
 # expression, written through {% raw %} on purpose.
@@ -49,3 +67,16 @@ def text_files(project: Path) -> Iterator[tuple[Path, str]]:
                 yield path, path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 continue
+
+
+def clean_env(package: str = "", **extra: str) -> dict[str, str]:
+    """This process's environment minus what would leak into a child: the
+    active virtualenv, PYTHONPATH, pytest options, Tekton and Hermes settings,
+    and the settings of `package` (`<PACKAGE>_*`)."""
+    prefixes = ("TEKTON_", "HERMES_", "PYTEST_", *([f"{package.upper()}_"] if package else []))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"} and not key.startswith(prefixes)
+    }
+    return {**env, **extra}

@@ -6,17 +6,14 @@ once and each generated-suite variant gets one fresh virtualenv per session.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from .baking import ROOT, bake, write_config
-
-Baker = Callable[[Mapping[str, str]], Path]
+from .baking import ROOT, Baker, bake, clean_env, write_config
 
 
 @pytest.fixture(scope="session")
@@ -46,19 +43,6 @@ def mypy_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     return cache.mkdir("mypy") if cache is not None else tmp_path_factory.mktemp("mypy-cache")
 
 
-def clean_env(package: str = "", **extra: str) -> dict[str, str]:
-    """This process's environment minus what would leak into a child: the
-    active virtualenv, PYTHONPATH, pytest options, Tekton and Hermes settings,
-    and the settings of `package` (`<PACKAGE>_*`)."""
-    prefixes = ("TEKTON_", "HERMES_", "PYTEST_", *([f"{package.upper()}_"] if package else []))
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"} and not key.startswith(prefixes)
-    }
-    return {**env, **extra}
-
-
 @pytest.fixture(scope="session")
 def generated_venvs(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """event_bus -> the python of a fresh virtualenv holding that bake (`-e '.[dev]'`).
@@ -68,24 +52,14 @@ def generated_venvs(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> d
     venvs = {bus: tmp_path_factory.mktemp(f"venv-{bus}") for bus in ("memory", "redis")}
     installs = {}
     for bus, venv in venvs.items():
-        project = baked({"event_bus": bus})
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        command = [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "-c",
-            str(ROOT / "constraints.txt"),
-            "-e",
-            ".[dev]",
-        ]
-        installs[bus] = subprocess.Popen(
-            command, cwd=project, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        command = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        command += ["-c", str(ROOT / "constraints.txt"), "-e", ".[dev]"]
+        with (venv / "pip.log").open("wb") as log:
+            installs[bus] = subprocess.Popen(
+                command, cwd=baked({"event_bus": bus}), env=clean_env(), stdout=log, stderr=subprocess.STDOUT
+            )
     for bus, install in installs.items():
-        output, _ = install.communicate(timeout=600)
-        if install.returncode != 0:
-            pytest.fail(f"pip install of the {bus} bake failed:\n{output}")
+        if install.wait(timeout=600) != 0:
+            pytest.fail(f"pip install of the {bus} bake failed:\n{(venvs[bus] / 'pip.log').read_text()}")
     return {bus: venv / "bin" / "python" for bus, venv in venvs.items()}

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from .baking import DEFAULT_NAME, OPTIONS, TEKTON_COMPONENTS, UNRENDERED, text_files
-from .conftest import Baker
+from .baking import DEFAULT_NAME, OPTIONS, TEKTON_COMPONENTS, UNRENDERED, Baker, text_files
 
 # Quotes of both kinds, a backslash, ''' and """, non-ASCII beyond the BMP,
 # HTML-ish characters (Jinja's tojson escapes them) and a tab.

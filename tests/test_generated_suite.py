@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .baking import DEFAULT_NAME
-from .conftest import Baker, clean_env
+from .baking import DEFAULT_NAME, Baker, clean_env
 
 pytestmark = pytest.mark.slow
 

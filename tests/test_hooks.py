@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from cookiecutter.hooks import run_script_with_context
 
-from .baking import OPTIONS, ROOT, bake, write_config
-from .conftest import Baker
+from .baking import OPTIONS, PRUNE_WHEN, ROOT, Baker, bake, write_config
 
 HOOKS = ROOT / "hooks"
 TEMPLATE_PROJECT = ROOT / "{{cookiecutter.component_name}}"
 
 
-def load_post_gen() -> ModuleType:
-    """The hook as a module (its Jinja sits in a string that only main() reads)."""
-    spec = importlib.util.spec_from_file_location("post_gen_project", HOOKS / "post_gen_project.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-PRUNE_WHEN: dict[tuple[str, str], list[str]] = load_post_gen().PRUNE_WHEN
 PRUNE_RULES = pytest.mark.parametrize(
     ("option", "value"), list(PRUNE_WHEN), ids=[f"{option}={value}" for option, value in PRUNE_WHEN]
 )

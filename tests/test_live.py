@@ -22,8 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .baking import TEKTON_COMPONENTS
-from .conftest import Baker, clean_env
+from .baking import TEKTON_COMPONENTS, Baker, clean_env
 
 pytestmark = pytest.mark.slow
 

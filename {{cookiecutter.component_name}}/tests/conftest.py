@@ -14,6 +14,10 @@ from {{ cookiecutter.component_name }}.testing import running_server
 
 # The local Hermes fixtures (`local_hermes`, `local_hermes_factory`).
 pytest_plugins = ["{{ cookiecutter.component_name }}.testing.plugin"]
+{%- if cookiecutter.event_bus == "redis" %}
+# The event bus is Redis: every test gets a real `redis-server` (`redis_url`).
+pytest_plugins.append("{{ cookiecutter.component_name }}.testing.redis_plugin")
+{%- endif %}
 
 SettingsFactory = Callable[..., Settings]
 

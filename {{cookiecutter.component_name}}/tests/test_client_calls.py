@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from {{ cookiecutter.component_name }}.client import (
     VersionedIntegration,
     close_pools,
 )
+from {{ cookiecutter.component_name }}.client._config import ENV_NAMES
 from {{ cookiecutter.component_name }}.client._pool import async_client, sync_client
 from {{ cookiecutter.component_name }}.observability import request_id_var, traceparent_var
 from {{ cookiecutter.component_name }}.testing import free_port
@@ -183,6 +185,18 @@ def test_config_reads_the_guides_variables() -> None:
     assert (config.timeout, config.retry_count, config.retry_delay) == (12.5, 5, 0.5)
     assert (config.circuit_breaker_threshold, config.batch_size, config.batch_linger) == (7, 50, 0.2)
     assert IntegrationConfig.from_env({}) == IntegrationConfig()
+
+
+def test_config_reads_dot_env_like_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INTEGRATION_TIMEOUT", raising=False)
+    (tmp_path / ".env").write_text("INTEGRATION_TIMEOUT=7\n")
+    assert IntegrationConfig.from_env().timeout == 7
+
+
+def test_every_integration_variable_is_documented_in_env_example() -> None:
+    documented = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    assert [variable for variable in ENV_NAMES.values() if variable not in documented] == []
 
 
 @pytest.mark.parametrize(

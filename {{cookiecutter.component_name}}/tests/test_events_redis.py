@@ -1,14 +1,14 @@
 """The Redis Streams bus, against a real `redis-server` this module starts.
 
-Only in components generated with `event_bus=redis`. Without `redis-server`
-on PATH these tests FAIL with an install hint: in CI they must not skip.
+Only in components generated with `event_bus=redis`, where `redis_url` (from
+`testing/redis_plugin.py`) is a real `redis-server` for the session. Without
+`redis-server` on PATH these tests FAIL with an install hint: never skip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,27 +28,10 @@ PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = PACKAGE.upper() + "_"
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    except RedisServerMissing as exc:
-        pytest.fail(str(exc))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def redis_settings(make_settings: SettingsFactory, redis_url: str) -> dict[str, Any]:
-    """A fresh stream per test, so tests never see each other's events."""
-    return {"event_bus": "redis", "redis_url": redis_url, "event_stream_key": f"test:{uuid.uuid4().hex}"}
-
-
-@pytest.fixture
-def events_url(make_settings: SettingsFactory, redis_settings: dict[str, Any]) -> Iterator[str]:
-    with running_server(create_app(make_settings(**redis_settings, event_replay_size=5))) as url:
+def events_url(make_settings: SettingsFactory) -> Iterator[str]:
+    # redis_url and a stream of this test's own come from the environment (testing/redis_plugin.py).
+    with running_server(create_app(make_settings(event_bus="redis", event_replay_size=5))) as url:
         yield url
 
 
@@ -124,12 +107,7 @@ async def connections_on_two_workers(url: str) -> list[tuple[ClientConnection, s
 
 
 async def test_two_uvicorn_workers_share_events_through_redis(tmp_path: Path, redis_url: str) -> None:
-    env = {
-        f"{PREFIX}EVENT_BUS": "redis",
-        f"{PREFIX}REDIS_URL": redis_url,
-        f"{PREFIX}EVENT_STREAM_KEY": f"test:{uuid.uuid4().hex}",
-        f"{PREFIX}HERMES_ENABLED": "false",
-    }
+    env = {f"{PREFIX}EVENT_BUS": "redis", f"{PREFIX}REDIS_URL": redis_url, f"{PREFIX}HERMES_ENABLED": "false"}
     args = ("--workers", "2", "--timeout-worker-healthcheck", "2")
     with ComponentProcess(PACKAGE, env=env, log_dir=tmp_path, extra_args=args) as component:
         opened = await connections_on_two_workers(component.base_url)

@@ -2,65 +2,76 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from {{ cookiecutter.component_name }}.doctor import run_doctor
+from {{ cookiecutter.component_name }}.settings import Settings
 from {{ cookiecutter.component_name }}.testing import LocalHermes, free_port
 
 NAME = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"
 
+SettingsFactory = Callable[..., Settings]
 
-def doctor(tmp_path: Path, hermes_url: str, port: int | None = None) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "HERMES_URL": hermes_url,
-        f"{PREFIX}PORT": str(port or free_port(8000, 9999)),
-        f"{PREFIX}HERMES_TIMEOUT": "2",
-    }
-    # The project on sys.path, a scratch directory as cwd (no `.env` picked up).
-    env["PYTHONPATH"] = os.pathsep.join([str(Path.cwd()), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", NAME, "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+
+def doctor(make_settings: SettingsFactory, hermes_url: str, port: int | None = None) -> tuple[int, str]:
+    settings = make_settings(
+        hermes_enabled=True, hermes_url=hermes_url, hermes_timeout=2.0, port=port or free_port(8000, 9999)
     )
+    out = io.StringIO()
+    return run_doctor(settings, out), out.getvalue()
 
 
-def test_doctor_passes_against_a_working_hermes(local_hermes: LocalHermes, tmp_path: Path) -> None:
+def test_doctor_command_passes_against_a_working_hermes(local_hermes: LocalHermes, tmp_path: Path) -> None:
     httpx.post(
         f"{local_hermes.url}/api/register",
         json={"component_id": "rhetor", "name": "rhetor", "version": "1", "type": "x", "endpoint": "http://h:8003"},
     ).raise_for_status()
-    result = doctor(tmp_path, local_hermes.url)
+    env = {**os.environ, "HERMES_URL": local_hermes.url, f"{PREFIX}PORT": str(free_port(8000, 9999))}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path.cwd()), env.get("PYTHONPATH", "")])  # cwd is a scratch dir
+    result = subprocess.run(
+        [sys.executable, "-m", NAME, "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "registration works" in result.stdout
     assert "rhetor" in result.stdout  # what Hermes knows
     assert local_hermes.component_ids() == {"rhetor"}  # the throwaway registration is gone
 
 
-def test_doctor_fails_clearly_when_hermes_is_down(tmp_path: Path) -> None:
-    result = doctor(tmp_path, f"http://127.0.0.1:{free_port()}")
-    assert result.returncode == 1
-    assert "FAIL  Hermes" in result.stdout
-    assert f"{PREFIX}HERMES_URL" in result.stdout or "HERMES_URL" in result.stdout
+def test_doctor_fails_clearly_when_hermes_is_down(make_settings: SettingsFactory) -> None:
+    code, out = doctor(make_settings, f"http://127.0.0.1:{free_port()}")
+    assert code == 1
+    assert "FAIL  Hermes" in out
+    assert "fix: start Hermes, or set HERMES_URL" in out
 
 
-def test_doctor_fails_when_hermes_answers_badly(local_hermes: LocalHermes, tmp_path: Path) -> None:
+def test_doctor_fails_when_hermes_answers_badly(make_settings: SettingsFactory, local_hermes: LocalHermes) -> None:
     local_hermes.fail("html")
-    result = doctor(tmp_path, local_hermes.url)
-    assert result.returncode == 1
-    assert "not JSON" in result.stdout
+    code, out = doctor(make_settings, local_hermes.url)
+    assert code == 1
+    assert "not JSON" in out
 
 
-def test_doctor_fails_when_the_port_is_taken(local_hermes: LocalHermes, tmp_path: Path) -> None:
+def test_doctor_fails_when_registration_is_refused(make_settings: SettingsFactory, local_hermes: LocalHermes) -> None:
+    local_hermes.fail("500", path="/api/register")
+    code, out = doctor(make_settings, local_hermes.url)
+    assert code == 1
+    assert "FAIL  registration" in out
+
+
+def test_doctor_fails_when_the_port_is_taken(make_settings: SettingsFactory, local_hermes: LocalHermes) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", free_port(8000, 9999)))
         taken.listen()
-        result = doctor(tmp_path, local_hermes.url, port=taken.getsockname()[1])
-    assert result.returncode == 1
-    assert "is not free" in result.stdout
-    assert f"{PREFIX}PORT" in result.stdout
+        code, out = doctor(make_settings, local_hermes.url, port=taken.getsockname()[1])
+    assert code == 1
+    assert "is not free" in out
+    assert f"{PREFIX}PORT" in out

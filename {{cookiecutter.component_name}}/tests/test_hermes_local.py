@@ -117,7 +117,7 @@ def test_hang_holds_requests_until_healed(local_hermes: LocalHermes) -> None:
 def test_local_hermes_runs_as_a_command() -> None:
     port = free_port()
     command = [sys.executable, "-m", "{{ cookiecutter.component_name }}.testing.hermes", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         eventually(lambda: httpx.get(f"http://127.0.0.1:{port}/api/components", timeout=1).status_code == 200)
         httpx.post(f"http://127.0.0.1:{port}/_hermes/fault", json={"mode": "500", "times": 1}).raise_for_status()

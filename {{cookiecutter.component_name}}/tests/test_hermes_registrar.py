@@ -232,7 +232,8 @@ def test_registration_retries_through_bad_answers_at_startup(
 
 
 def test_repeated_failures_are_logged_once_per_state_change(local_hermes: LocalHermes, tmp_path: Path) -> None:
-    with component(local_hermes, tmp_path) as process:
+    # A generous timeout: a slow machine must not add a second kind of failure (a timeout) to the log.
+    with component(local_hermes, tmp_path, hermes_timeout="5") as process:
         eventually(lambda: NAME in local_hermes.component_ids())
         local_hermes.fail("500", path="/api/heartbeat")
         eventually(lambda: local_hermes.registry.count("/api/heartbeat", 500) >= 5)

@@ -54,7 +54,7 @@ class BatchIntegration:
         concurrency: int | None = None,
         queue_size: int | None = None,
     ) -> None:
-        config = config or IntegrationConfig()
+        config = config or IntegrationConfig.from_env()
         self.component = component
         self.batch_size = batch_size or config.batch_size
         self.linger = config.batch_linger if linger is None else linger
@@ -174,20 +174,17 @@ class BatchIntegration:
             index = entry.get("index")
             if isinstance(index, int) and 0 <= index < len(batch):
                 results[index] = ItemResult(items[index], False, error=entry.get("error"))
+        failed = 0
         for index, (item, future) in enumerate(batch):
             result = results.get(index) or ItemResult(
                 item, False, error={"code": "missing_result", "message": f"{self.component} did not report this item"}
             )
-            if result.ok:
-                self.processed_count += 1
-            else:
-                self.failed_count += 1
+            failed += not result.ok
             if not future.done():
                 future.set_result(result)
-        logger.info(
-            "batch sent",
-            extra={"target": self.component, "items": len(batch), "failed": sum(not r.ok for r in results.values())},
-        )
+        self.processed_count += len(batch) - failed
+        self.failed_count += failed
+        logger.info("batch sent", extra={"target": self.component, "items": len(batch), "failed": failed})
         return answer if isinstance(answer, dict) else {"processed": [], "failed": []}
 
 

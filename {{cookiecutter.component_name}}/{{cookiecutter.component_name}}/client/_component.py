@@ -49,8 +49,11 @@ def decode(response: httpx.Response) -> Any:
 class ComponentClient:
     """Calls to one peer, by name: `await ComponentClient("rhetor").call_api("generate", "POST", {...})`.
 
-    `host`/`port` (or `base_url`) skip discovery. `circuit_breaker`: True for
-    the peer's shared breaker, False for none, or a breaker of your own.
+    `host`/`port` (or `base_url`) skip discovery, which otherwise happens at
+    the first call (never in the constructor). `config` defaults to
+    `IntegrationConfig.from_env()`. `circuit_breaker`: True for the peer's one
+    shared breaker (built from the config of the first client of that peer),
+    False for none, or a breaker of your own.
     """
 
     def __init__(
@@ -67,7 +70,7 @@ class ComponentClient:
         discovery: HermesClient | None = None,
     ) -> None:
         self.component = component
-        self.config = config or IntegrationConfig()
+        self.config = config or IntegrationConfig.from_env()
         self.source = source
         self.api_version = api_version
         self.address = PeerAddress(component, host=host, port=port, base_url=base_url, discovery=discovery)

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from dotenv import dotenv_values
+
 
 class IntegrationConfigError(ValueError):
     """An integration variable has a value that cannot be used."""
@@ -50,8 +52,12 @@ class IntegrationConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IntegrationConfig:
-        """Read the guide's variables (`INTEGRATION_TIMEOUT`, ...); unset ones keep their defaults."""
-        env = os.environ if environ is None else environ
+        """Read the guide's variables (`INTEGRATION_TIMEOUT`, ...) from the environment, then `.env`
+        (as the settings do); unset ones keep their defaults."""
+        if environ is None:
+            from_file = {key: value for key, value in dotenv_values(".env").items() if value is not None}
+            environ = {**from_file, **os.environ}
+        env = environ
         values: dict[str, Any] = {}
         for spec in fields(cls):
             raw = env.get(_ENV[spec.name])

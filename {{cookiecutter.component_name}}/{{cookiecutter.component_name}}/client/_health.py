@@ -39,7 +39,7 @@ class HealthMonitor:
         addresses: Mapping[str, str] | None = None,
         discovery: HermesClient | None = None,
     ) -> None:
-        config = config or IntegrationConfig()
+        config = config or IntegrationConfig.from_env()
         self.components = list(components)
         self.interval = interval
         self.timeout = config.health_check_timeout

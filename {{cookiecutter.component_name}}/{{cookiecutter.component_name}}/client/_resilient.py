@@ -29,7 +29,7 @@ class ResilientIntegration:
         discovery: HermesClient | None = None,
     ) -> None:
         self.component = component
-        config = config or IntegrationConfig()
+        config = config or IntegrationConfig.from_env()
         self.circuit_breaker = peer_breaker(component, config)
         self.client = ComponentClient(
             component,

@@ -20,7 +20,7 @@ class RobustIntegration:
     """
 
     def __init__(self, config: IntegrationConfig | None = None, addresses: Mapping[str, str] | None = None) -> None:
-        self.config = config or IntegrationConfig()
+        self.config = config or IntegrationConfig.from_env()
         self.addresses = dict(addresses or {})
 
     async def safe_request(self, component: str, endpoint: str, data: dict[str, Any]) -> Any:

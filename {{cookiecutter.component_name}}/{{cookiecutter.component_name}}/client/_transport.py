@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -108,7 +109,7 @@ def observed(call: Call) -> Iterator[dict[str, Any]]:
 
 
 def _log(call: Call, record: dict[str, Any], started: float, **extra: Any) -> None:
-    if not logger.isEnabledFor(20):
+    if not logger.isEnabledFor(logging.INFO):
         return
     fields = {
         "target": call.component,
@@ -144,18 +145,22 @@ async def _retrying_async(
             raise _deadline_error(call)
         record["attempts"] += 1
         try:
-            response = await client.request(
-                call.method,
-                base_url + call.path,
-                json=call.json,
-                params=call.params,
-                headers=headers,
-                timeout=_attempt_timeout(budget, config),
-            )
+            # httpx applies its timeout per phase (connect, read, ...); this bounds the whole attempt.
+            async with asyncio.timeout(budget.remaining()):
+                response = await client.request(
+                    call.method,
+                    base_url + call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers=headers,
+                    timeout=_attempt_timeout(budget, config),
+                )
         except httpx.TransportError as exc:
             wait = budget.delay_after_error(exc)
             if wait is None:
                 raise typed_error(exc, call, base_url) from exc
+        except TimeoutError:
+            raise _deadline_error(call) from None
         else:
             record["status"] = response.status_code
             if response.status_code < 400:
