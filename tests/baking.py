@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,11 @@ def clean_env(package: str = "", **extra: str) -> dict[str, str]:
         if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"} and not key.startswith(prefixes)
     }
     return {**env, **extra}
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """How a generated project's own test suite ended."""
+
+    returncode: int
+    output: str

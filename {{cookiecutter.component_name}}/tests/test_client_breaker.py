@@ -116,6 +116,17 @@ def test_exceptions_outside_expected_exception_are_not_counted() -> None:
     assert state(breaker) is CircuitState.CLOSED
 
 
+def test_server_errors_outside_expected_exception_are_ignored_not_successes() -> None:
+    breaker = CircuitBreaker(failure_threshold=2, expected_exception=ValueError)
+    with pytest.raises(ValueError):
+        breaker.call(raiser(ValueError("bad")))
+    with pytest.raises(PeerHTTPError):
+        breaker.call(raiser(http_error(500)))
+    with pytest.raises(ValueError):
+        breaker.call(raiser(ValueError("bad")))
+    assert state(breaker) is CircuitState.OPEN  # the 500 did not break the run of failures
+
+
 def test_open_becomes_half_open_after_the_wait_and_closes_after_good_probes() -> None:
     clock = Clock()
     breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=10, half_open_max_calls=2, clock=clock)

@@ -13,10 +13,10 @@ from .client_peers import Step, flaky_peer
 async def test_each_component_gets_its_status_from_one_concurrent_round(base_url: str) -> None:
     with flaky_peer() as (sick, sick_url), flaky_peer() as (slow, slow_url):
         sick.default = Step(503, {"status": "unhealthy"})
-        slow.default = Step(delay=1.0)
+        slow.default = Step(delay=1.5)
         addresses = {"good": base_url, "sick": sick_url, "slow": slow_url, "gone": f"http://127.0.0.1:{free_port()}"}
         monitor = HealthMonitor(
-            list(addresses), addresses=addresses, config=IntegrationConfig(health_check_timeout=0.3)
+            list(addresses), addresses=addresses, config=IntegrationConfig(health_check_timeout=0.6)
         )
         results = await monitor.check_all()
     statuses = {result["component"]: result["status"] for result in results}

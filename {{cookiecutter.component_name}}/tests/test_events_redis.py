@@ -11,7 +11,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -57,6 +56,20 @@ async def test_redis_bus_delivers_matching_events_in_order_with_stream_ids(
         received = [await recv_frame(ws) for _ in sent]
     assert received == sent
     assert all(event["id"].replace("-", "").isdigit() for event in sent)
+
+
+async def test_redis_publish_returns_once_local_subscribers_have_the_event(
+    events_url: str, http: httpx.AsyncClient
+) -> None:
+    async with connect(ws_url(events_url)) as early:
+        await subscribe(early, "*")
+        first = await publish(http, "task.first")
+        async with connect(ws_url(events_url)) as late:
+            await subscribe(late, "*")
+            second = await publish(http, "task.second")
+            # Like the in-memory bus: an event published before a subscription never reaches it.
+            assert await recv_frame(late) == second
+        assert [await recv_frame(early) for _ in range(2)] == [first, second]
 
 
 async def test_redis_sse_resumes_after_a_forced_disconnect_from_the_stream(http: httpx.AsyncClient) -> None:

@@ -10,7 +10,6 @@ SIGTERM, streams end cleanly within the grace period.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -26,6 +25,7 @@ from ..settings import Settings
 router = APIRouter(tags=["events"])
 
 CHANNEL = "sse"
+DELIVERED_HERE = DELIVERED.labels(CHANNEL)
 
 
 def control(event: str, data: object) -> ServerSentEvent:
@@ -56,11 +56,9 @@ async def stream(
             if dropped:
                 yield control("dropped", {"count": dropped})
             yield ServerSentEvent(event=event.type, id=event.id, data=event.json)
-            DELIVERED.labels(CHANNEL).inc()
+            DELIVERED_HERE.inc()
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        watcher.cancel()  # not awaited: this may run while the stream itself is being cancelled
         subscription.close()
         OPEN_CONNECTIONS.labels(CHANNEL).dec()
 

@@ -189,7 +189,7 @@ class CircuitBreaker:
             not isinstance(exc, IntegrationError | httpx.HTTPError) or is_peer_failure(exc)
         ):
             self._record(permit, failed=True)
-        elif isinstance(exc, PeerHTTPError | httpx.HTTPStatusError):
+        elif isinstance(exc, PeerHTTPError | httpx.HTTPStatusError) and not is_peer_failure(exc):
             self._record(permit, failed=False)  # a 4xx: the peer is up
         else:
             self._release(permit)  # cancelled, or an error the breaker was told to ignore

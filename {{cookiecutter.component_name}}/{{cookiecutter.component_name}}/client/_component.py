@@ -125,7 +125,7 @@ class ComponentClient:
     ) -> httpx.Response:
         """Any path on the peer (`/health`, `/api/v1/...`), through the same breaker, retries and metrics."""
         call = self._call(method, path, json, headers, params, label)
-        return await send_async(async_client(), await self.resolve(), call, self.config, self.breaker)
+        return await send_async(async_client(), self.resolve, call, self.config, self.breaker)
 
     def request_sync(
         self,
@@ -139,7 +139,7 @@ class ComponentClient:
     ) -> httpx.Response:
         """`request` for synchronous code, on the shared sync pool."""
         call = self._call(method, path, json, headers, params, label)
-        return send_sync(sync_client(), self.base_url, call, self.config, self.breaker)
+        return send_sync(sync_client(), self.address.base_url_sync, call, self.config, self.breaker)
 
     def _call(
         self,

@@ -71,6 +71,7 @@ class EventIntegration:
         self._closing = False
         self._socket: ClientConnection | None = None
         self._subscribed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def on_event(self, event_type: str) -> Callable[[H], H]:
         """Register a handler for a type, `prefix.*` or `*` (several handlers per type are fine)."""
@@ -89,6 +90,10 @@ class EventIntegration:
     async def connect(self) -> None:
         """Receive and dispatch events until `close()` (or cancellation), reconnecting as needed."""
         self._closing = False
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop:
+            self._subscribed = asyncio.Event()  # an Event belongs to one loop: a later asyncio.run needs its own
+        self._loop = loop
         failures = 0
         while not self._closing:
             try:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,10 +126,16 @@ def _log(call: Call, record: dict[str, Any], started: float, **extra: Any) -> No
 
 
 async def send_async(
-    client: httpx.AsyncClient, base_url: str, call: Call, config: IntegrationConfig, breaker: CircuitBreaker | None
+    client: httpx.AsyncClient,
+    resolve: Callable[[], Awaitable[str]],
+    call: Call,
+    config: IntegrationConfig,
+    breaker: CircuitBreaker | None,
 ) -> httpx.Response:
-    """The call's final response (2xx-3xx), or a typed error."""
+    """The call's final response (2xx-3xx), or a typed error. `resolve` gives the peer's base URL
+    (a discovery failure is observed, but not held against the peer's breaker)."""
     with observed(call) as record:
+        base_url = await resolve()
         if breaker is None:
             return await _retrying_async(client, base_url, call, config, record)
         return await breaker.acall(_retrying_async, client, base_url, call, config, record)
@@ -172,10 +178,15 @@ async def _retrying_async(
 
 
 def send_sync(
-    client: httpx.Client, base_url: str, call: Call, config: IntegrationConfig, breaker: CircuitBreaker | None
+    client: httpx.Client,
+    resolve: Callable[[], str],
+    call: Call,
+    config: IntegrationConfig,
+    breaker: CircuitBreaker | None,
 ) -> httpx.Response:
     """`send_async` for synchronous callers (the guide's `SyncIntegration`)."""
     with observed(call) as record:
+        base_url = resolve()
         if breaker is None:
             return _retrying_sync(client, base_url, call, config, record)
         return breaker.call(_retrying_sync, client, base_url, call, config, record)

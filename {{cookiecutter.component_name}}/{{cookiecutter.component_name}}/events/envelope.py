@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 _SEGMENT = r"[A-Za-z0-9_-]+"
@@ -56,7 +55,11 @@ class Pattern:
         object.__setattr__(self, "segments", segments)
 
     def matches(self, event_type: str) -> bool:
-        parts = event_type.split(".")
+        return self.matches_segments(tuple(event_type.split(".")))
+
+    def matches_segments(self, parts: tuple[str, ...]) -> bool:
+        if parts == self.segments:
+            return True
         last = len(self.segments) - 1
         for index, segment in enumerate(self.segments):
             if index == last and segment == "*":
@@ -75,18 +78,31 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
+    """Treat as immutable: one instance is shared by every subscriber it reaches."""
+
     id: str
     type: str
     source: str
     time: str
     data: Any
+    # Computed once per event, however many subscribers it reaches (functools.cached_property
+    # takes a lock on every access in Python 3.11: too slow for a fan-out path).
+    _segments: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "source": self.source, "time": self.time, "data": self.data}
 
-    @cached_property
+    @property
+    def segments(self) -> tuple[str, ...]:
+        if self._segments is None:
+            self._segments = tuple(self.type.split("."))
+        return self._segments
+
+    @property
     def json(self) -> str:
-        """Serialized once per event, however many subscribers receive it."""
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        if self._json is None:
+            self._json = json.dumps(self.to_dict(), separators=(",", ":"))
+        return self._json

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 _STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 _FIELD = "event"
 READ_BLOCK_MS = 1000
+DELIVERY_WAIT = 1.0
 READ_COUNT = 500
 RETRY_MAX = 5.0
 
@@ -57,6 +58,7 @@ class RedisBus:
         self._last_id = "$"
         self._error: str | None = None
         self._stopping = False
+        self._delivered = asyncio.Condition()
 
     @property
     def client(self) -> redis.Redis:
@@ -109,7 +111,16 @@ class RedisBus:
             raise BusUnavailable(f"Redis at {self.url} did not take the event: {exc}") from exc
         PUBLISHED.inc()
         # Local subscribers get it from the reader, like everyone else: one order for all.
+        # Returning once they have it keeps the in-memory bus's promise: a subscriber
+        # that subscribes after `publish` returned never sees that event.
+        await self._until_delivered(str(event_id))
         return Event(str(event_id), event_type, self.source, body["time"], data)
+
+    async def _until_delivered(self, event_id: str) -> None:
+        target = stream_order(event_id)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DELIVERY_WAIT), self._delivered:
+                await self._delivered.wait_for(lambda: stream_order(self._last_id) >= target)
 
     async def subscribe(
         self, patterns: Sequence[Pattern], *, channel: str, queue_size: int, after: str | None = None
@@ -182,6 +193,8 @@ class RedisBus:
                         continue
                     for subscription in list(self._subscriptions):
                         subscription.offer(event)
+            async with self._delivered:
+                self._delivered.notify_all()
 
     def probe(self) -> DependencyReport:
         detail: dict[str, object] = {"backend": "redis", "instance": self.instance, "stream": self.stream}

@@ -31,17 +31,19 @@ class Subscription:
         self._on_close = on_close
         self._held: list[Event] | None = None
         self._dropped = 0
+        self._dropped_counter = DROPPED.labels(channel)
         self.closed = False
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def wants(self, event_type: str) -> bool:
-        return any(pattern.matches(event_type) for pattern in self.patterns.values())
+    def wants(self, event: Event) -> bool:
+        parts = event.segments
+        return any(pattern.matches_segments(parts) for pattern in self.patterns.values())
 
     def offer(self, event: Event) -> None:
         """Queue `event` if it matches; never blocks."""
-        if self.closed or not self.wants(event.type):
+        if self.closed or not self.wants(event):
             return
         if self._held is not None:
             self._held.append(event)
@@ -52,7 +54,7 @@ class Subscription:
         if len(self._queue) >= self._queue_size:
             self._queue.popleft()
             self._dropped += 1
-            DROPPED.labels(self.channel).inc()
+            self._dropped_counter.inc()
         self._queue.append(event)
         self._ready.set()
 
@@ -64,7 +66,7 @@ class Subscription:
         """Queue `replayed`, then the live events held meanwhile that `is_newer` keeps."""
         held, self._held = self._held or [], None
         for event in replayed:
-            if self.wants(event.type):
+            if self.wants(event):
                 self._push(event)
         for event in held:
             if is_newer(event):
