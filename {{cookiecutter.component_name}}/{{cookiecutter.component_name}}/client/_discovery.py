@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import threading
 
-from ..hermes import DiscoveryError, HermesClient
-from ..hermes.protocol import HermesError
+from ..hermes import HermesClient, HermesError
 from ._errors import PeerUnavailableError
 
 # The variables that decide where Hermes is: one shared client per distinct setting.
@@ -70,7 +69,7 @@ class PeerAddress:
             return self.fixed
         try:
             return (await self.discovery.resolve(self.component)).base_url.rstrip("/")
-        except (DiscoveryError, HermesError) as exc:
+        except HermesError as exc:  # DiscoveryError included: nothing cached, no static address
             raise PeerUnavailableError(str(exc), component=self.component) from exc
 
     def base_url_sync(self) -> str:
@@ -78,5 +77,5 @@ class PeerAddress:
             return self.fixed
         try:
             return self.discovery.resolve_sync(self.component).base_url.rstrip("/")
-        except (DiscoveryError, HermesError) as exc:
+        except HermesError as exc:  # DiscoveryError included: nothing cached, no static address
             raise PeerUnavailableError(str(exc), component=self.component) from exc

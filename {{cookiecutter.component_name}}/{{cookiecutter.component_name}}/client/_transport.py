@@ -97,7 +97,7 @@ def observed(call: Call) -> Iterator[dict[str, Any]]:
     record: dict[str, Any] = {"attempts": 0, "status": None}
     try:
         yield record
-    except BaseException as exc:
+    except Exception as exc:  # (a cancelled call is not a failure of the peer)
         code = exc.code if isinstance(exc, IntegrationError) else type(exc).__name__
         FAILURES.labels(*labels, code).inc()
         _log(call, record, started, error=str(exc), code=code)
@@ -109,7 +109,8 @@ def observed(call: Call) -> Iterator[dict[str, Any]]:
 
 
 def _log(call: Call, record: dict[str, Any], started: float, **extra: Any) -> None:
-    if not logger.isEnabledFor(logging.INFO):
+    level = logging.WARNING if "error" in extra else logging.INFO
+    if not logger.isEnabledFor(level):
         return
     fields = {
         "target": call.component,
@@ -119,10 +120,7 @@ def _log(call: Call, record: dict[str, Any], started: float, **extra: Any) -> No
         **record,
         **extra,
     }
-    if "error" in extra:
-        logger.warning("integration request failed", extra=fields)
-    else:
-        logger.info("integration request", extra=fields)
+    logger.log(level, "integration request failed" if "error" in extra else "integration request", extra=fields)
 
 
 async def send_async(
