@@ -34,6 +34,7 @@ def main() -> int:
                     str(ROOT), no_input=True, output_dir=f"{tmp}/{event_bus}", extra_context={"event_bus": event_bus}
                 )
             )
+            before = {path: path.read_bytes() for path in project.rglob("*.py")}
             subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", "--quiet", "."], cwd=project, check=False)
             subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", "."], cwd=project, check=True)
             for baked in project.rglob("*.py"):
@@ -41,8 +42,8 @@ def main() -> int:
                 source = TEMPLATE_DIR / Path(*[
                     "{{cookiecutter.component_name}}" if part == NAME else part for part in relative.parts
                 ])
-                if not source.exists() or source.read_bytes() == baked.read_bytes():
-                    continue
+                if not source.exists() or before.get(baked) == baked.read_bytes():
+                    continue  # ruff left it alone
                 if has_jinja(source):
                     print(f"needs formatting by hand: {source.relative_to(ROOT)}")
                 else:

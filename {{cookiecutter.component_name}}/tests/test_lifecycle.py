@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from {{ cookiecutter.component_name }}.app import create_app
+from {{ cookiecutter.component_name }}.client._pool import async_client
 from {{ cookiecutter.component_name }}.testing import ComponentProcess, running_server
 
 from .conftest import SettingsFactory
@@ -56,3 +57,17 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
     assert code in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in component.log
     assert "Traceback" not in component.log
+
+
+def test_the_lifespan_closes_the_outgoing_pool_of_its_loop(make_settings: SettingsFactory) -> None:
+    app = create_app(make_settings())
+    pools: list[httpx.AsyncClient] = []
+
+    @app.get("/_pool")
+    async def pool() -> dict[str, bool]:
+        pools.append(async_client())
+        return {"open": not pools[0].is_closed}
+
+    with running_server(app) as url:
+        assert httpx.get(f"{url}/_pool").json() == {"open": True}
+    assert pools[0].is_closed

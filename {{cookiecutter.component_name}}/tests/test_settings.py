@@ -12,6 +12,7 @@ import pytest
 
 from {{ cookiecutter.component_name }}.settings import Settings, SettingsError, env_name, load_settings
 
+PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +40,9 @@ def test_ai_port_follows_the_tekton_bases(monkeypatch: pytest.MonkeyPatch) -> No
     assert load_settings().ai_port == 46005
 
 
-@pytest.mark.parametrize("url", ["http://hermes.local:9001", "http://hermes.local:9001/", "http://hermes.local:9001/api"])
+@pytest.mark.parametrize(
+    "url", ["http://hermes.local:9001", "http://hermes.local:9001/", "http://hermes.local:9001/api"]
+)
 def test_hermes_url_is_accepted_with_or_without_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("HERMES_URL", url)
     assert load_settings().hermes_base_url == "http://hermes.local:9001"
@@ -106,9 +109,7 @@ def test_invalid_shared_variable_is_named_as_is(monkeypatch: pytest.MonkeyPatch)
 
 def test_python_m_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
     env = {"PATH": "", f"{PREFIX}PORT": "70000", "PYTHONPATH": str(PROJECT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.component_name }}"], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", PACKAGE], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"{PREFIX}PORT=70000" in result.stderr.replace("'", "")
     assert "Traceback" not in result.stderr

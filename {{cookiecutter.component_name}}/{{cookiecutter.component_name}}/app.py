@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -18,6 +19,7 @@ from .about import COMPONENT_TITLE, DESCRIPTION, VERSION
 from .api import events as event_api
 from .api import health, sse, v1, ws
 from .api.errors import install_error_handlers
+from .client import close_pools
 from .events import announce, open_bus, refuse_memory_bus_with_workers, worker_count
 from .hermes import Registrar
 from .lifecycle import Lifecycle
@@ -39,12 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Enter resources in dependency order; the stack closes them in
             # reverse, after `/ready` has turned 503.
             refuse_memory_bus_with_workers(settings, worker_count())
+            # Outgoing HTTP pools (client package) close last, after Hermes is told we left.
+            resources.push_async_callback(close_pools)
             # The bus outlives the registrar: it stops after Hermes is told we left.
             bus = await resources.enter_async_context(open_bus(settings))
             app.state.bus = bus
             lifecycle.add_probe("event_bus", bus.probe)
             endpoints = [endpoint.model_dump() for endpoint in v1.list_endpoints(app.openapi())]
-            registrar = Registrar(settings, endpoints=endpoints)
+
+            async def on_registered(info: dict[str, Any]) -> None:
+                await announce(bus, "component.registered", info, logger)
+
+            registrar = Registrar(settings, endpoints=endpoints, on_registered=on_registered)
             lifecycle.add_probe("hermes", registrar.report)
             await resources.enter_async_context(registrar)  # registers in the background
             if settings.hermes_enabled and settings.hermes_required:
