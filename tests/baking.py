@@ -32,6 +32,10 @@ def _load_post_gen_hook() -> Any:
 # (option, value) -> paths the post-generation hook deletes for that value.
 PRUNE_WHEN: dict[tuple[str, str], list[str]] = _load_post_gen_hook().PRUNE_WHEN
 
+# Quotes of both kinds, a backslash, ''' and """, non-ASCII beyond the BMP,
+# HTML-ish characters (Jinja's tojson escapes them) and a tab.
+FREE_TEXT = "O'Brien's \"fast\" \\ component: ''' \"\"\" é 😀 <b>&amp;</b>\tend\\"
+
 # `baked(options)` (the session fixture): the project baked with these options.
 Baker = Callable[[Mapping[str, str]], Path]
 

@@ -48,6 +48,16 @@ def start_logged(command: list[str], cwd: Path, log: Path, env: dict[str, str]) 
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+def finish(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """The exit code; a process still running after `timeout` is killed (and fails)."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return -9
+
+
 @pytest.fixture(scope="session")
 def generated_suites(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
     """event_bus -> the result of that bake's own test suite, run in a fresh
@@ -66,7 +76,7 @@ def generated_suites(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> 
         command = [str(pythons[bus]), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt")]
         installs[bus] = start_logged([*command, "-e", ".[dev]"], projects[bus], work[bus] / "pip.log", clean_env())
     for bus, install in installs.items():
-        if install.wait(timeout=900) != 0:
+        if finish(install, timeout=600) != 0:
             pytest.fail(f"pip install of the {bus} bake failed:\n{(work[bus] / 'pip.log').read_text()}")
     env = clean_env(DEFAULT_NAME)
     suites = {
@@ -79,5 +89,6 @@ def generated_suites(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> 
         for bus in buses
     }
     return {
-        bus: SuiteRun(suite.wait(timeout=900), (work[bus] / "pytest.log").read_text()) for bus, suite in suites.items()
+        bus: SuiteRun(finish(suite, timeout=600), (work[bus] / "pytest.log").read_text())
+        for bus, suite in suites.items()
     }

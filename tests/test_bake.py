@@ -15,11 +15,8 @@ from typing import Any
 
 import pytest
 
-from .baking import DEFAULT_NAME, OPTIONS, TEKTON_COMPONENTS, UNRENDERED, Baker, text_files
+from .baking import DEFAULT_NAME, FREE_TEXT, OPTIONS, TEKTON_COMPONENTS, UNRENDERED, Baker, text_files
 
-# Quotes of both kinds, a backslash, ''' and """, non-ASCII beyond the BMP,
-# HTML-ish characters (Jinja's tojson escapes them) and a tab.
-FREE_TEXT = "O'Brien's \"fast\" \\ component: ''' \"\"\" é 😀 <b>&amp;</b>\tend\\"
 LONG_TEXT = "A component whose description runs on and on, " * 5
 
 # cookiecutter-django style: one row per supported combination.

@@ -22,13 +22,14 @@ from typing import Any
 import httpx
 import pytest
 
-from .baking import TEKTON_COMPONENTS, Baker, clean_env
+from .baking import DEFAULT_NAME, FREE_TEXT, OPTIONS, TEKTON_COMPONENTS, Baker, clean_env
 
 pytestmark = pytest.mark.slow
 
 VARIANTS: dict[str, dict[str, str]] = {
     "defaults": {},
     "component_name=data_pipeline": {"component_name": "data_pipeline"},
+    "description=free-text": {"description": FREE_TEXT},
 }
 
 
@@ -109,15 +110,15 @@ def assert_stopped_cleanly(component: Component) -> None:
 @pytest.fixture(scope="module", params=list(VARIANTS.values()), ids=list(VARIANTS))
 def live(
     request: pytest.FixtureRequest, baked: Baker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Component, str]]:
-    """One component per variant, shared by the route checks below."""
-    options: dict[str, str] = request.param
-    package = options.get("component_name", "my_component")
+) -> Iterator[tuple[Component, dict[str, str]]]:
+    """One component per variant, shared by the route checks below; yields it and the options chosen."""
+    options: dict[str, str] = {**OPTIONS, **request.param}
+    package = options["component_name"]
     port = free_port()
     log_path = tmp_path_factory.mktemp("live") / "component.log"
-    component = Component.start(baked(options), package, uvicorn_command(package, port), port, log_path)
+    component = Component.start(baked(request.param), package, uvicorn_command(package, port), port, log_path)
     try:
-        yield component, package
+        yield component, options
     finally:
         component.stop()
 
@@ -130,39 +131,44 @@ def post(component: Component, path: str, body: Any) -> httpx.Response:
     return httpx.post(f"{component.base_url}{path}", json=body, timeout=10.0)
 
 
-def test_live_health_reports_the_component(live: tuple[Component, str]) -> None:
-    component, package = live
+def test_live_health_reports_the_component(live: tuple[Component, dict[str, str]]) -> None:
+    component, options = live
     response = get(component, "/health")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["component"] == package
+    assert body["component"] == options["component_name"]
     assert body["port"] == int(component.base_url.rsplit(":", 1)[1])
     assert body["status"] in ("healthy", "degraded")
 
 
-def test_live_ready_says_ready(live: tuple[Component, str]) -> None:
+def test_live_ready_says_ready(live: tuple[Component, dict[str, str]]) -> None:
     component, _ = live
     response = get(component, "/ready")
     assert (response.status_code, response.json()) == (200, {"ready": True})
 
 
-def test_live_discovery_lists_the_routes(live: tuple[Component, str]) -> None:
-    component, package = live
+def test_live_discovery_describes_the_component(live: tuple[Component, dict[str, str]]) -> None:
+    component, options = live
     body = get(component, "/api/v1/discovery").json()
-    assert body["component"] == package
+    assert (body["component"], body["description"]) == (options["component_name"], options["description"])
+
+
+def test_live_discovery_lists_the_routes(live: tuple[Component, dict[str, str]]) -> None:
+    component, _ = live
+    body = get(component, "/api/v1/discovery").json()
     listed = str(body["endpoints"])
     for path in ("/health", "/api/v1/process", "/api/v1/batch"):
         assert path in listed
 
 
-def test_live_process_answers_a_result(live: tuple[Component, str]) -> None:
+def test_live_process_answers_a_result(live: tuple[Component, dict[str, str]]) -> None:
     component, _ = live
     response = post(component, "/api/v1/process", {"input": {"text": "hello"}})
     assert response.status_code == 200, response.text
     assert "result" in response.json()
 
 
-def test_live_batch_accounts_for_every_item(live: tuple[Component, str]) -> None:
+def test_live_batch_accounts_for_every_item(live: tuple[Component, dict[str, str]]) -> None:
     component, _ = live
     items = [{"task": "a", "priority": 1}, {"task": "b", "priority": 2}, {"task": "c"}]
     response = post(component, "/api/v1/batch", {"items": items})
@@ -172,7 +178,7 @@ def test_live_batch_accounts_for_every_item(live: tuple[Component, str]) -> None
     assert indexes == [0, 1, 2]
 
 
-def test_live_metrics_are_prometheus_text(live: tuple[Component, str]) -> None:
+def test_live_metrics_are_prometheus_text(live: tuple[Component, dict[str, str]]) -> None:
     component, _ = live
     get(component, "/health")
     response = get(component, "/metrics")
@@ -180,7 +186,7 @@ def test_live_metrics_are_prometheus_text(live: tuple[Component, str]) -> None:
     assert "# TYPE" in response.text
 
 
-def test_live_docs_are_served(live: tuple[Component, str]) -> None:
+def test_live_docs_are_served(live: tuple[Component, dict[str, str]]) -> None:
     component, _ = live
     docs = get(component, "/api/v1/docs")
     assert docs.status_code == 200
@@ -190,7 +196,7 @@ def test_live_docs_are_served(live: tuple[Component, str]) -> None:
 
 @pytest.mark.parametrize("options", VARIANTS.values(), ids=VARIANTS.keys())
 def test_uvicorn_run_stops_cleanly_on_sigterm(baked: Baker, tmp_path: Path, options: dict[str, str]) -> None:
-    package = options.get("component_name", "my_component")
+    package = options.get("component_name", DEFAULT_NAME)
     port = free_port()
     component = Component.start(baked(options), package, uvicorn_command(package, port), port, tmp_path / "log")
     assert get(component, "/health").status_code == 200
@@ -201,7 +207,7 @@ def test_uvicorn_run_stops_cleanly_on_sigterm(baked: Baker, tmp_path: Path, opti
 def test_python_m_package_serves_and_stops_cleanly_on_sigterm(
     baked: Baker, tmp_path: Path, options: dict[str, str]
 ) -> None:
-    package = options.get("component_name", "my_component")
+    package = options.get("component_name", DEFAULT_NAME)
     port = free_port()
     command = [sys.executable, "-m", package]
     component = Component.start(baked(options), package, command, port, tmp_path / "log")

@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from {{ cookiecutter.component_name }} import client as client_package
 from {{ cookiecutter.component_name }}.about import COMPONENT_NAME
 from {{ cookiecutter.component_name }}.client import (
     BatchClosedError,
     BatchIntegration,
     IntegrationConfig,
-    MyComponentClient,
     PeerHTTPError,
 )
 from {{ cookiecutter.component_name }}.testing import free_port, running_server
@@ -132,7 +132,7 @@ async def test_a_failed_request_fails_each_of_its_items_with_the_reason() -> Non
 
 
 async def test_own_client_processes_one_input_and_a_batch(base_url: str) -> None:
-    own = MyComponentClient(base_url=base_url)
+    own = client_package.{{ cookiecutter.component_name.replace('_', ' ').title().replace(' ', '') }}Client(base_url=base_url)
     result = await own.process({"text": "hello"})
     assert result["echo"] == {"text": "hello"}
     report = await own.batch([{"a": 1}, {}])
@@ -142,7 +142,7 @@ async def test_own_client_processes_one_input_and_a_batch(base_url: str) -> None
 
 
 async def test_own_client_raises_the_peers_error_with_its_body(base_url: str) -> None:
-    own = MyComponentClient(base_url=base_url)
+    own = client_package.{{ cookiecutter.component_name.replace('_', ' ').title().replace(' ', '') }}Client(base_url=base_url)
     with pytest.raises(PeerHTTPError) as error:
         await own.process("")
     assert error.value.status == 422

@@ -116,7 +116,8 @@ async def test_sse_streams_are_counted_while_open(http: httpx.AsyncClient) -> No
     gauge = 'event_connections{channel="sse"}'
     before = metric((await http.get("/metrics")).text, gauge)
     async with http.stream("GET", "/events") as response:
-        await anext(response.aiter_lines())
+        lines = response.aiter_lines()  # held: a dropped line iterator closes the stream when collected
+        await anext(lines)
         assert metric((await http.get("/metrics")).text, gauge) == before + 1
     async with asyncio.timeout(DEADLINE):
         while True:

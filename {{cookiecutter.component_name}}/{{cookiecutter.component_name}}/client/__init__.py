@@ -46,7 +46,6 @@ __all__ = [
     "IntegrationConfigError",
     "IntegrationError",
     "ItemResult",
-    "{{ cookiecutter.component_name.replace('_', ' ').title().replace(' ', '') }}Client",
     "ObservableIntegration",
     "PeerHTTPError",
     "PeerTimeoutError",
@@ -61,3 +60,5 @@ __all__ = [
     "integration_duration",
     "integration_requests",
 ]
+# Named after the component, so kept apart: the list above stays sorted for any name.
+__all__ += ["{{ cookiecutter.component_name.replace('_', ' ').title().replace(' ', '') }}Client"]
