@@ -30,9 +30,11 @@ async def test_publish_answers_202_with_the_envelope_the_server_stamped(client: 
     response = await client.post(
         "/api/v1/events",
         json={"type": "workflow.completed", "data": {"workflow_id": "w1"}, "id": "mine", "source": "forged"},
+        headers={"X-Request-ID": "trace-42"},
     )
     assert response.status_code == 202
     body = response.json()
+    assert body["request_id"] == "trace-42"
     assert body["type"] == "workflow.completed"
     assert body["data"] == {"workflow_id": "w1"}
     assert body["source"] == PACKAGE

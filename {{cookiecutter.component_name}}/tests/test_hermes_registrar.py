@@ -5,6 +5,8 @@ Intervals are sub-second; outcomes are awaited with generous deadlines.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -280,3 +282,19 @@ async def test_on_registered_is_called_after_each_registration(
     assert seen[0]["component_id"] == NAME
     assert seen[0]["reason"] == "startup"
     assert NAME not in local_hermes.component_ids()  # leaving the context unregistered it
+
+
+async def test_registration_is_announced_as_an_event(make_settings: SettingsFactory, local_hermes: LocalHermes) -> None:
+    settings = fast_settings(make_settings, local_hermes.url)
+    with running_server(create_app(settings)) as url:
+        async with (
+            asyncio.timeout(20),
+            httpx.AsyncClient(base_url=url, timeout=10.0) as http,
+            http.stream("GET", "/events?types=component.registered", headers={"Last-Event-ID": "none-0"}) as response,
+        ):
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and '"component.registered"' in line:
+                    event = json.loads(line.removeprefix("data:"))
+                    break
+    assert event["data"]["component_id"] == NAME
+    assert event["data"]["endpoint"] == settings.base_url

@@ -45,6 +45,7 @@ class EventEnvelope(BaseModel):
     source: str
     time: str
     data: Any
+    request_id: str | None = Field(None, description="The HTTP request that published it, when there was one")
 
 
 @router.post("/events", status_code=202, response_model=EventEnvelope, summary="Publish an event")

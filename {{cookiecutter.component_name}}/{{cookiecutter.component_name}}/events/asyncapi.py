@@ -11,6 +11,7 @@ from ..settings import Settings
 EVENT_TYPES = {
     "component.started": "The component finished starting and serves traffic.",
     "component.stopping": "The component received a shutdown signal and is stopping.",
+    "component.registered": "The component registered (or registered again) with Hermes.",
 }
 
 
@@ -53,6 +54,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
             "source": {"type": "string", "const": settings.component_name},
             "time": {"type": "string", "format": "date-time"},
             "data": {},
+            "request_id": {"type": "string", "description": "The HTTP request that published it, if any"},
         },
     }
     messages: dict[str, Any] = {

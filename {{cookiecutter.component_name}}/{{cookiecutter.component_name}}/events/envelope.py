@@ -87,13 +87,18 @@ class Event:
     source: str
     time: str
     data: Any
+    # The id of the HTTP request that published it, so a trace can cross the bus.
+    request_id: str | None = None
     # Computed once per event, however many subscribers it reaches (functools.cached_property
     # takes a lock on every access in Python 3.11: too slow for a fan-out path).
     _segments: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
     _json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "source": self.source, "time": self.time, "data": self.data}
+        envelope = {"id": self.id, "type": self.type, "source": self.source, "time": self.time, "data": self.data}
+        if self.request_id is not None:
+            envelope["request_id"] = self.request_id
+        return envelope
 
     @property
     def segments(self) -> tuple[str, ...]:

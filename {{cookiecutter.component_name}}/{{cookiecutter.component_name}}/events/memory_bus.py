@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from ..lifecycle import DependencyReport
+from ..observability import request_id_var
 from .envelope import Event, Pattern, check_event_type, now
 from .metrics import PUBLISHED
 from .subscription import Subscription
@@ -39,7 +40,7 @@ class MemoryBus:
     async def publish(self, event_type: str, data: Any = None) -> Event:
         check_event_type(event_type)
         self._sequence += 1
-        event = Event(f"{self.boot_id}-{self._sequence}", event_type, self.source, now(), data)
+        event = Event(f"{self.boot_id}-{self._sequence}", event_type, self.source, now(), data, request_id_var.get())
         self._replay.append((self._sequence, event))
         for subscription in list(self._subscriptions):
             subscription.offer(event)

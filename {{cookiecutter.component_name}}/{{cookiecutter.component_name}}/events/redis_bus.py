@@ -21,6 +21,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from ..lifecycle import DependencyReport
+from ..observability import request_id_var
 from .bus import BusUnavailable
 from .envelope import Event, Pattern, check_event_type, now
 from .metrics import PUBLISHED
@@ -98,7 +99,8 @@ class RedisBus:
 
     async def publish(self, event_type: str, data: Any = None) -> Event:
         check_event_type(event_type)
-        body = {"type": event_type, "source": self.source, "time": now(), "data": data}
+        request_id = request_id_var.get()
+        body = {"type": event_type, "source": self.source, "time": now(), "data": data, "request_id": request_id}
         try:
             event_id = await self.client.xadd(
                 self.stream,
@@ -114,7 +116,7 @@ class RedisBus:
         # Returning once they have it keeps the in-memory bus's promise: a subscriber
         # that subscribes after `publish` returned never sees that event.
         await self._until_delivered(str(event_id))
-        return Event(str(event_id), event_type, self.source, body["time"], data)
+        return Event(str(event_id), event_type, self.source, body["time"], data, request_id)
 
     async def _until_delivered(self, event_id: str) -> None:
         target = stream_order(event_id)
@@ -156,7 +158,7 @@ class RedisBus:
     @staticmethod
     def _decode(entry_id: str, fields: dict[str, str]) -> Event:
         body = json.loads(fields[_FIELD])
-        return Event(entry_id, body["type"], body["source"], body["time"], body.get("data"))
+        return Event(entry_id, body["type"], body["source"], body["time"], body.get("data"), body.get("request_id"))
 
     async def _follow(self) -> None:
         """Read the stream forever, reconnecting with backoff; deliver to local subscribers."""
