@@ -23,9 +23,9 @@ test-quick: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check hooks tests scripts benchmarks
-	$(BIN)/python -m ruff format --check hooks tests scripts benchmarks
-	$(BIN)/python -m mypy hooks tests scripts benchmarks
+	$(BIN)/python -m ruff check hooks tests scripts benchmarks local_extensions.py
+	$(BIN)/python -m ruff format --check hooks tests scripts benchmarks local_extensions.py
+	$(BIN)/python -m mypy hooks tests scripts benchmarks local_extensions.py
 
 format: $(STAMP)
 	$(BIN)/python scripts/format_template.py

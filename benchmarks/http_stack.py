@@ -1,8 +1,8 @@
 """Throughput of the generated component's HTTP stack, against a bare FastAPI app.
 
 Bakes the default component, then serves the same trivial route (`GET /ping`,
-returning a small dict) from each variant under uvicorn (one worker) and loads it with `wrk` (Debian package `wrk`) from the
-other core. Variants run interleaved, several rounds, and are reported as
+returning a small dict) from each variant under uvicorn (one worker) and loads
+it with `wrk` (Debian package `wrk`) from the other core. Variants run interleaved, several rounds, and are reported as
 requests/s and as a ratio to the bare app measured in the same run:
 
 - bare: `FastAPI()` with only that route (the baseline);
@@ -98,8 +98,19 @@ def measure(workdir: Path, factory: str, path: str, extra: tuple[str, ...], seco
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{workdir}:{workdir / 'my_component'}"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", f"variants:{factory}", "--factory", "--port", str(port), "--no-access-log",
-         "--log-level", "warning", *extra],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"variants:{factory}",
+            "--factory",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            *extra,
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -146,7 +157,8 @@ def main() -> int:
             for label, factory, path, extra in VARIANTS:
                 results[label].append(measure(workdir, factory, path, extra, args.seconds, args.connections))
     baseline = statistics.median(results[VARIANTS[0][0]])
-    print(f"GET /ping unless named, wrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.rounds} interleaved rounds")
+    load = f"wrk -t1 -c{args.connections} -d{args.seconds}s"
+    print(f"GET /ping unless named, {load}, median of {args.rounds} interleaved rounds")
     print(f"{'variant':36} {'req/s':>9} {'vs bare':>8}")
     for label, values in results.items():
         median = statistics.median(values)

@@ -39,9 +39,9 @@ def main() -> int:
             subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", "."], cwd=project, check=True)
             for baked in project.rglob("*.py"):
                 relative = baked.relative_to(project)
-                source = TEMPLATE_DIR / Path(*[
-                    "{{cookiecutter.component_name}}" if part == NAME else part for part in relative.parts
-                ])
+                source = TEMPLATE_DIR / Path(
+                    *["{{cookiecutter.component_name}}" if part == NAME else part for part in relative.parts]
+                )
                 if not source.exists() or before.get(baked) == baked.read_bytes():
                     continue  # ruff left it alone
                 if has_jinja(source):

@@ -114,13 +114,16 @@ async def test_sse_rejects_an_invalid_filter_naming_it(http: httpx.AsyncClient) 
 
 async def test_sse_streams_are_counted_while_open(http: httpx.AsyncClient) -> None:
     gauge = 'event_connections{channel="sse"}'
-    before = metric((await http.get("/metrics")).text, gauge)
+
+    async def gauge_reaches(value: float) -> None:
+        # The gauge is process-wide: a stream of an earlier test may still be closing.
+        async with asyncio.timeout(DEADLINE):
+            while metric((await http.get("/metrics")).text, gauge) != value:
+                await asyncio.sleep(0.05)
+
+    await gauge_reaches(0)
     async with http.stream("GET", "/events") as response:
         lines = response.aiter_lines()  # held: a dropped line iterator closes the stream when collected
         await anext(lines)
-        assert metric((await http.get("/metrics")).text, gauge) == before + 1
-    async with asyncio.timeout(DEADLINE):
-        while True:
-            if metric((await http.get("/metrics")).text, gauge) == before:
-                break
-            await asyncio.sleep(0.05)
+        await gauge_reaches(1)
+    await gauge_reaches(0)

@@ -163,8 +163,11 @@ def test_token_is_renewed_before_its_lifetime_runs_out(
 def test_two_instances_of_one_component_coexist_in_the_registry(
     make_settings: SettingsFactory, local_hermes: LocalHermes
 ) -> None:
-    one = create_app(fast_settings(make_settings, local_hermes.url, instance_id="one"))
-    two = create_app(fast_settings(make_settings, local_hermes.url, instance_id="two"))
+    # Slow heartbeats on a loaded machine must not trigger a re-registration here:
+    # only a presence check that confuses the two instances may.
+    patient = {"hermes_timeout": "10", "heartbeat_failures_before_reregister": "1000"}
+    one = create_app(fast_settings(make_settings, local_hermes.url, instance_id="one", **patient))
+    two = create_app(fast_settings(make_settings, local_hermes.url, instance_id="two", **patient))
     with running_server(one), running_server(two):
         eventually(lambda: {f"{NAME}-one", f"{NAME}-two"} <= local_hermes.component_ids())
         # The presence check finds each by id, so neither keeps re-registering the other away.

@@ -1,0 +1,24 @@
+"""The template's own Python (hooks, tests, scripts, benchmarks) meets the bar it sets for bakes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OWN_CODE = ["hooks", "tests", "scripts", "benchmarks", "local_extensions.py"]
+
+
+@pytest.mark.parametrize(
+    "tool",
+    [["ruff", "check"], ["ruff", "format", "--check"], ["mypy"]],
+    ids=["ruff-check", "ruff-format", "mypy-strict"],
+)
+def test_template_code_passes(tool: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", *tool, *OWN_CODE], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
