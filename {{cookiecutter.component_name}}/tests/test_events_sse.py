@@ -118,7 +118,9 @@ async def test_sse_streams_are_counted_while_open(http: httpx.AsyncClient) -> No
     async def gauge_reaches(value: float) -> None:
         # The gauge is process-wide: a stream of an earlier test may still be closing.
         async with asyncio.timeout(DEADLINE):
-            while metric((await http.get("/metrics")).text, gauge) != value:
+            while True:
+                if metric((await http.get("/metrics")).text, gauge) == value:
+                    return
                 await asyncio.sleep(0.05)
 
     await gauge_reaches(0)

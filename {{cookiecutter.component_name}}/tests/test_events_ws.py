@@ -121,7 +121,8 @@ async def test_events_arrive_as_the_envelope_for_matching_subscriptions_only(
     published = await publish(http, "workflow.completed", {"n": 1})
     frame = await recv_frame(ws)
     assert frame == published
-    assert set(frame) == {"id", "type", "source", "time", "data"}
+    # Published over HTTP, so the envelope also names the publishing request.
+    assert set(frame) == {"id", "type", "source", "time", "data", "request_id"}
     assert frame["source"] == "{{ cookiecutter.component_name }}"
 
 
