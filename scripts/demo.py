@@ -56,7 +56,10 @@ def main() -> int:
         "HERMES_URL": f"http://127.0.0.1:{hermes_port}",
         f"{NAME.upper()}_HEARTBEAT_INTERVAL": "5",
     }
-    hermes = subprocess.Popen([sys.executable, "-m", f"{NAME}.testing.hermes", "--port", str(hermes_port)], env=env)
+    # Its own session: Ctrl-C reaches the component, and Hermes stays up to see it unregister.
+    hermes = subprocess.Popen(
+        [sys.executable, "-m", f"{NAME}.testing.hermes", "--port", str(hermes_port)], env=env, start_new_session=True
+    )
     try:
         wait_for(f"http://127.0.0.1:{hermes_port}/api/components")
         base = "http://127.0.0.1:8020"

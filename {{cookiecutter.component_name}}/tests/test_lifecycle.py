@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client._pool import async_client
-from {{ cookiecutter.component_name }}.testing import ComponentProcess, running_server
+from {{ cookiecutter.component_name }}.testing import ComponentProcess, eventually, free_port, running_server
 
 from .conftest import SettingsFactory
+
+PACKAGE = "{{ cookiecutter.component_name }}"
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def test_ready_turns_503_before_resources_close(make_settings: SettingsFactory) -> None:
@@ -71,3 +78,27 @@ def test_the_lifespan_closes_the_outgoing_pool_of_its_loop(make_settings: Settin
     with running_server(app) as url:
         assert httpx.get(f"{url}/_pool").json() == {"open": True}
     assert pools[0].is_closed
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_python_m_stops_cleanly_on_a_signal(tmp_path: Path, sig: int) -> None:
+    port = free_port(8000, 9999)
+    env = {
+        **os.environ,
+        "{{ cookiecutter.component_name | upper }}_PORT": str(port),
+        "{{ cookiecutter.component_name | upper }}_HERMES_ENABLED": "false",
+    }
+    log = tmp_path / "component.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", PACKAGE], env=env, cwd=PROJECT, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        eventually(lambda: httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1.0).status_code == 200)
+    finally:
+        process.send_signal(sig)
+        code = process.wait(timeout=30)
+    text = log.read_text()
+    assert code in (0, 128 + sig, -sig)
+    assert "Application shutdown complete" in text
+    assert "Traceback" not in text

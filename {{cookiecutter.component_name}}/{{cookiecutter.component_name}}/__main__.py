@@ -7,6 +7,7 @@ services around it.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import uvicorn
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "doctor":
         return run_doctor(settings)
-    if args.command == "serve":
+    try:
         uvicorn.run(
             f"{__package__}.app:create_app",
             factory=True,
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             log_level=settings.log_level,
             timeout_graceful_shutdown=10,
         )
+    except KeyboardInterrupt:
+        # uvicorn shut down cleanly, then re-raised Ctrl-C: exit as shells expect, without a trace.
+        return 128 + signal.SIGINT
     return 0
 
 
