@@ -114,3 +114,11 @@ async def test_docs_and_metrics_are_served(client: httpx.AsyncClient) -> None:
     metrics = (await client.get("/metrics")).text
     assert 'handler="/api/v1/process"' in metrics
     assert "http_request_duration_seconds_bucket" in metrics
+
+
+async def test_metrics_group_unknown_paths_under_one_label(client: httpx.AsyncClient) -> None:
+    # One label per scanned URL would grow the metrics without bound.
+    await client.get("/no/such/path/8f2c1e")
+    metrics = (await client.get("/metrics")).text
+    assert "8f2c1e" not in metrics
+    assert 'handler="none"' in metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -64,6 +65,21 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
     assert code in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in component.log
     assert "Traceback" not in component.log
+
+
+def test_access_log_is_json_carrying_the_request_id(tmp_path: Path) -> None:
+    env = {"{{ cookiecutter.component_name | upper }}_HERMES_ENABLED": "false"}
+    with ComponentProcess(PACKAGE, env=env, log_dir=tmp_path) as component:
+        response = httpx.post(
+            f"{component.base_url}/api/v1/process", json={"input": 1}, headers={"X-Request-ID": "r-7"}
+        )
+        assert response.status_code == 200
+        eventually(lambda: '"r-7"' in component.log)
+    lines = [json.loads(line) for line in component.log.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("request_id") == "r-7"]
+    assert access[-1]["message"] == "request"
+    assert (access[-1]["method"], access[-1]["path"], access[-1]["status"]) == ("POST", "/api/v1/process", 200)
+    assert access[-1]["duration_ms"] >= 0
 
 
 def test_the_lifespan_closes_the_outgoing_pool_of_its_loop(make_settings: SettingsFactory) -> None:
