@@ -97,6 +97,18 @@ async def test_close_without_a_running_loop_still_drains(batch_peer: tuple[Batch
     assert len(peer.items) == 20
 
 
+async def test_close_with_a_full_queue_and_no_running_loop_drains_instead_of_blocking(
+    batch_peer: tuple[BatchPeer, str],
+) -> None:
+    peer, url = batch_peer
+    batch = BatchIntegration("batcher", base_url=url, config=FAST, queue_size=2)
+    futures = [await batch.add_item({"n": n}) for n in range(2)]
+    async with asyncio.timeout(10):
+        await batch.close()
+    assert all(future.result().ok for future in futures)
+    assert sorted(item["n"] for item in peer.items) == [0, 1]
+
+
 async def test_a_full_queue_makes_add_item_wait(batch_peer: tuple[BatchPeer, str]) -> None:
     peer, url = batch_peer
     batch = BatchIntegration("batcher", base_url=url, config=FAST, queue_size=5)

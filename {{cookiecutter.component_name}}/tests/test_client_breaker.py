@@ -179,6 +179,27 @@ async def test_half_open_admits_exactly_n_of_50_concurrent_callers_and_rejects_t
     assert state(breaker) is CircuitState.CLOSED
 
 
+async def test_a_probe_that_raises_before_awaiting_gives_its_slot_back() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=10, half_open_max_calls=1, clock=clock)
+    trip(breaker)
+    clock.now += 10
+
+    def broken_factory() -> Any:  # fails while building the awaitable: an outcome all the same
+        raise PeerTimeoutError("timed out", component="peer")
+
+    with pytest.raises(PeerTimeoutError):
+        await breaker.acall(broken_factory)
+    assert state(breaker) is CircuitState.OPEN  # the failed probe reopened it, not a leaked slot
+    clock.now += 10
+
+    async def good() -> str:
+        return "ok"
+
+    assert await breaker.acall(good) == "ok"
+    assert state(breaker) is CircuitState.CLOSED
+
+
 async def test_half_open_deadline_reopens_when_probes_do_not_finish() -> None:
     clock = Clock()
     breaker = CircuitBreaker(

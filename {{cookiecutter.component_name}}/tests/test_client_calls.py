@@ -23,7 +23,7 @@ from {{ cookiecutter.component_name }}.client import (
     close_pools,
 )
 from {{ cookiecutter.component_name }}.client._config import ENV_NAMES
-from {{ cookiecutter.component_name }}.client._pool import async_client, sync_client
+from {{ cookiecutter.component_name }}.client._pool import _async_clients, async_client, sync_client
 from {{ cookiecutter.component_name }}.observability import request_id_var, traceparent_var
 from {{ cookiecutter.component_name }}.testing import free_port
 
@@ -107,6 +107,27 @@ async def test_a_leading_version_replaces_the_default_instead_of_doubling_it() -
         await ComponentClient(name(), base_url=url, config=FAST).call_api("process", "POST", {"x": 1})
         assert peer.paths() == ["/api/v2/process", "/api/v1/process"]
         assert [r.headers["x-api-version"] for r in peer.received] == ["v2", "v1"]
+
+
+async def test_an_endpoint_naming_its_own_version_keeps_it_in_a_versioned_integration() -> None:
+    with flaky_peer() as (peer, url):
+        await VersionedIntegration(name(), "v2", base_url=url, config=FAST).request("v3/gen", {"x": 1})
+        assert peer.paths() == ["/api/v3/gen"]
+        assert peer.received[0].headers["x-api-version"] == "v3"
+
+
+def test_pools_of_finished_event_loops_are_released() -> None:
+    with flaky_peer() as (_peer, url):
+        peer_client = ComponentClient(name(), base_url=url, config=FAST)
+
+        async def call() -> None:
+            await peer_client.call_api("a")
+
+        for _ in range(3):
+            asyncio.run(call())
+        # Each asyncio.run closed its loop; only pools of live loops may remain.
+        asyncio.run(call())
+        assert len(_async_clients) == 1
 
 
 async def test_safe_request_returns_the_guides_error_dicts() -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager, suppress
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client import EventIntegration, StreamIntegration
@@ -161,3 +165,30 @@ async def test_events_resume_after_a_dropped_connection_without_losing_any(make_
         assert [envelope["data"]["n"] for envelope in received] == list(range(10))
         assert stream.connections >= 2
         assert stream.resets == 0
+
+
+def control_events_peer() -> Starlette:
+    """An `/events` stream with a `dropped` control event between two events."""
+
+    async def events(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[str]:
+            yield 'event: audit.logged\nid: b-1\ndata: {"id": "b-1", "type": "audit.logged", "data": {"n": 1}}\n\n'
+            yield 'event: dropped\ndata: {"count": 3}\n\n'
+            yield 'event: audit.logged\nid: b-5\ndata: {"id": "b-5", "type": "audit.logged", "data": {"n": 5}}\n\n'
+            await asyncio.sleep(30)
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/events", events)])
+
+
+async def test_stream_events_yields_envelopes_only_never_control_messages() -> None:
+    with running_server(control_events_peer()) as url:
+        stream = StreamIntegration("self", base_url=url)
+        received: list[dict[str, Any]] = []
+        async with asyncio.timeout(10), aclosing(stream.events(["audit.*"])) as envelopes:
+            async for envelope in envelopes:
+                received.append(envelope)
+                if len(received) == 2:
+                    break
+    assert [envelope["id"] for envelope in received] == ["b-1", "b-5"]

@@ -111,10 +111,14 @@ class BatchIntegration:
 
     async def close(self) -> None:
         """Stop accepting items, send everything queued, and return when every item has its result."""
+        running = self._running is not None and self._running.is_set()
         if not self._closed:
             self._closed = True
-            await self.queue.put(_STOP)
-        if self._running is not None and self._running.is_set():
+            if running:
+                await self.queue.put(_STOP)
+            else:
+                self._stop_seen = True  # nobody reads the queue: a full one would block `put` forever
+        if running:
             assert self._finished is not None
             await self._finished.wait()
         elif not self._stop_seen or not self.queue.empty():

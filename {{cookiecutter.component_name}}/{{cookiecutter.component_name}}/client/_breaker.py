@@ -131,7 +131,12 @@ class CircuitBreaker:
     async def acall(self, func: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await `func(*args, **kwargs)` under the breaker."""
         permit = self._acquire()
-        return await self._finish(permit, func(*args, **kwargs))
+        try:
+            awaitable = func(*args, **kwargs)
+        except BaseException as exc:  # raised before returning its awaitable: still an outcome
+            self._record_exception(permit, exc)
+            raise
+        return await self._finish(permit, awaitable)
 
     # -- state -------------------------------------------------------------
 

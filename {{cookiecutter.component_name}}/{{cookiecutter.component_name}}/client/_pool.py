@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 
 import httpx
 
@@ -19,7 +18,7 @@ from ._discovery import close_shared_hermes
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0)
 
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 _sync_client: httpx.Client | None = None
 _sync_lock = threading.Lock()
 
@@ -27,6 +26,10 @@ _sync_lock = threading.Lock()
 def async_client() -> httpx.AsyncClient:
     """The pooled client of the running event loop, created on first use."""
     loop = asyncio.get_running_loop()
+    # A finished `asyncio.run` leaves its loop closed: forget its pool (its sockets died with it),
+    # or every run would keep one client and its loop alive.
+    for dead in [other for other in _async_clients if other.is_closed()]:
+        del _async_clients[dead]
     client = _async_clients.get(loop)
     if client is None or client.is_closed:
         # trust_env=False: peers are on the local network, a system proxy would only get in the way.

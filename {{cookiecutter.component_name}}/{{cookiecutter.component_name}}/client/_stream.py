@@ -135,6 +135,14 @@ class StreamIntegration:
                     if sse.id:
                         self.last_event_id = sse.id
                     continue
+                if sse.event and "." not in sse.event:
+                    # Any other control event (`dropped`, ...): events carry a dotted type, controls never do.
+                    logger.warning(
+                        "event stream control message %s",
+                        sse.event,
+                        extra={"target": self.component, "data": sse.data},
+                    )
+                    continue
                 if sse.id:
                     self.last_event_id = sse.id
                 if not sse.data:

@@ -7,6 +7,7 @@ from typing import Any
 from ..hermes import HermesClient
 from ._component import ComponentClient
 from ._config import IntegrationConfig
+from ._transport import api_path
 
 
 class VersionedIntegration:
@@ -33,6 +34,7 @@ class VersionedIntegration:
         )
 
     async def request(self, endpoint: str, data: dict[str, Any]) -> Any:
-        versioned_endpoint = f"{self.version}/{endpoint.lstrip('/')}"
-        headers = {"X-API-Version": self.version}
-        return await self.client.call_api(versioned_endpoint, "POST", data, headers=headers)
+        # `gen` -> `v2/gen`; an endpoint naming its own version (`v3/gen`) keeps it, never `v2/v3/gen`.
+        path, version = api_path(endpoint, self.version)
+        versioned_endpoint = path.removeprefix("/api/")
+        return await self.client.call_api(versioned_endpoint, "POST", data, headers={"X-API-Version": version})
