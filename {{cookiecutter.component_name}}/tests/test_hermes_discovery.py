@@ -82,6 +82,17 @@ def test_list_components_filters_by_capability(hermes_client: HermesClient, loca
     assert [c["name"] for c in hermes_client.list_components("memory")] == ["engram"]
 
 
+async def test_listings_are_answered_from_the_cache_within_its_ttl(
+    hermes_client: HermesClient, local_hermes: LocalHermes
+) -> None:
+    register(local_hermes, "engram", "http://127.0.0.1:8000", capabilities=["memory"])
+    first = hermes_client.list_components("memory")
+    asked = local_hermes.registry.count("/api/components", 200)
+    assert hermes_client.list_components("memory") == first
+    assert await hermes_client.alist_components("memory") == first
+    assert local_hermes.registry.count("/api/components", 200) == asked  # no network round trip
+
+
 async def test_alist_components_is_the_async_twin(hermes_client: HermesClient, local_hermes: LocalHermes) -> None:
     register(local_hermes, "engram", "http://127.0.0.1:8000", capabilities=["memory"])
     assert [c["port"] for c in await hermes_client.alist_components("memory")] == [8000]

@@ -18,6 +18,7 @@ import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.hermes import Registrar
+from {{ cookiecutter.component_name }}.hermes.registrar import backoff
 from {{ cookiecutter.component_name }}.settings import Settings
 from {{ cookiecutter.component_name }}.testing import (
     ComponentProcess,
@@ -160,6 +161,27 @@ def test_token_is_renewed_before_its_lifetime_runs_out(
     assert hermes.registry.count("/api/heartbeat", 401) == 0
 
 
+def test_a_failed_token_renewal_keeps_heartbeating_so_expiry_is_noticed(
+    make_settings: SettingsFactory, local_hermes_factory: HermesFactory
+) -> None:
+    hermes = local_hermes_factory(token_lifetime=1.5)
+    settings = fast_settings(make_settings, hermes.url, hermes_token_lifetime=1.5)
+    with running_server(create_app(settings)) as url:
+        eventually(lambda: is_registered(url))
+        hermes.fail("500", path="/api/register")  # renewals fail from now on; heartbeats still answer
+        eventually(lambda: hermes.registry.count("/api/register", 500) >= 1, what="a failed renewal")
+        eventually(lambda: hermes.registry.count("/api/heartbeat", 401) >= 1, what="the expired token used")
+        eventually(lambda: not is_registered(url), what="the lost registration reported")
+        assert health(url)["status"] == "degraded"
+        hermes.heal()
+        eventually(lambda: is_registered(url), what="registered again once Hermes takes registrations")
+
+
+def test_backoff_stays_within_its_cap_after_any_number_of_attempts() -> None:
+    for attempt in (0, 1, 10, 1023, 1024, 10**6):
+        assert 0 < backoff(attempt, 30.0) <= 30.0
+
+
 def test_two_instances_of_one_component_coexist_in_the_registry(
     make_settings: SettingsFactory, local_hermes: LocalHermes
 ) -> None:
@@ -247,6 +269,20 @@ def test_repeated_failures_are_logged_once_per_state_change(local_hermes: LocalH
         eventually(lambda: local_hermes.registry.count("/api/heartbeat", 200) > beats)
     assert process.log.count("hermes heartbeat failed") == 1
     assert process.log.count("hermes answers again") >= 1
+
+
+def test_a_failing_presence_check_is_logged_once_while_heartbeats_succeed(
+    local_hermes: LocalHermes, tmp_path: Path
+) -> None:
+    with component(local_hermes, tmp_path, hermes_timeout="5") as process:
+        eventually(lambda: NAME in local_hermes.component_ids())
+        local_hermes.fail("500", path="/api/components")
+        eventually(lambda: local_hermes.registry.count("/api/components", 500) >= 5)
+        local_hermes.heal()
+        checks = local_hermes.registry.count("/api/components", 200)
+        eventually(lambda: local_hermes.registry.count("/api/components", 200) > checks)
+    assert process.log.count("hermes presence check failed") == 1
+    assert process.log.count("hermes answers again") == 1
 
 
 # -- what it reports -----------------------------------------------------------------

@@ -14,7 +14,8 @@ import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client._pool import async_client
-from {{ cookiecutter.component_name }}.testing import ComponentProcess, eventually, free_port, running_server
+from {{ cookiecutter.component_name }}.hermes import Registrar
+from {{ cookiecutter.component_name }}.testing import ComponentProcess, LocalHermes, eventually, free_port, running_server
 
 from .conftest import SettingsFactory
 
@@ -22,19 +23,26 @@ PACKAGE = "{{ cookiecutter.component_name }}"
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def test_ready_turns_503_before_resources_close(make_settings: SettingsFactory) -> None:
-    app = create_app(make_settings())
-    seen_during_shutdown: list[int] = []
+def test_ready_is_503_before_the_component_unregisters(
+    make_settings: SettingsFactory, local_hermes: LocalHermes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(hermes_enabled=True, hermes_url=local_hermes.url, heartbeat_interval=0.1)
+    app = create_app(settings)
+    ready_when_unregistering: list[int] = []
+    unregister = Registrar.stop
 
-    async def check_ready() -> None:
+    async def observed_stop(registrar: Registrar) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            seen_during_shutdown.append((await http.get("/ready")).status_code)
+            ready_when_unregistering.append((await http.get("/ready")).status_code)
+        await unregister(registrar)
 
-    app.state.lifecycle.resources.push_async_callback(check_ready)
+    monkeypatch.setattr(Registrar, "stop", observed_stop)
     with running_server(app) as url:
+        eventually(lambda: httpx.get(f"{url}/health").json()["registered_with_hermes"])
         assert httpx.get(f"{url}/ready").status_code == 200
-    assert seen_during_shutdown == [503]
+    assert ready_when_unregistering == [503]
+    assert "{{ cookiecutter.component_name }}" not in local_hermes.component_ids()
 
 
 def test_unhandled_error_is_a_json_500_without_a_trace(make_settings: SettingsFactory) -> None:

@@ -146,7 +146,7 @@ class HermesClient:
         self.cache_ttl = cache_ttl
         self.timeout = timeout
         self._known: dict[str, _Known] = {}
-        self._listings: dict[str | None, list[dict[str, Any]]] = {}
+        self._listings: dict[str | None, tuple[list[dict[str, Any]], float]] = {}
         self._turns: dict[str, int] = {}
         self._lock = threading.Lock()
         self._sync: httpx.Client | None = None
@@ -188,7 +188,10 @@ class HermesClient:
     # -- list ----------------------------------------------------------------
 
     def list_components(self, capability: str | None = None) -> list[dict[str, Any]]:
-        """Every component Hermes lists (with `capability`, if given)."""
+        """Every component Hermes lists (with `capability`, if given); cached for `cache_ttl`."""
+        cached = self._cached_listing(capability)
+        if cached is not None:
+            return cached
         try:
             records = self._get_components(capability=capability)
         except HermesError as exc:
@@ -196,6 +199,9 @@ class HermesClient:
         return self._listed(capability, records)
 
     async def alist_components(self, capability: str | None = None) -> list[dict[str, Any]]:
+        cached = self._cached_listing(capability)
+        if cached is not None:
+            return cached
         try:
             records = await self._aget_components(capability=capability)
         except HermesError as exc:
@@ -378,14 +384,19 @@ class HermesClient:
         self._answered()
         listing = [instance.describe() for instance in self._instances(records)]
         with self._lock:
-            self._listings[capability] = listing
-        return listing
+            self._listings[capability] = (listing, time.monotonic())
+        return list(listing)
+
+    def _cached_listing(self, capability: str | None) -> list[dict[str, Any]] | None:
+        with self._lock:
+            listing, fetched = self._listings.get(capability, ([], -float("inf")))
+        return list(listing) if time.monotonic() - fetched < self.cache_ttl else None
 
     def _last_listing(self, capability: str | None, exc: HermesError) -> list[dict[str, Any]]:
         self._unanswered(exc)
         with self._lock:
             if capability in self._listings:
-                return list(self._listings[capability])
+                return list(self._listings[capability][0])
         raise DiscoveryError(f"cannot list components: {exc}, and no earlier listing is cached")
 
     def _answered(self) -> None:

@@ -56,7 +56,7 @@ class HermesRequiredError(RuntimeError):
 
 def backoff(attempt: int, cap: float) -> float:
     """Exponential backoff with jitter (half fixed, half random), capped."""
-    ceiling = min(cap, BACKOFF_BASE * 2.0**attempt)
+    ceiling = min(cap, BACKOFF_BASE * 2.0 ** min(attempt, 32))  # 2.0**1024 overflows: hours of outage
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -204,10 +204,11 @@ class Registrar:
         if time.monotonic() - self._token_issued >= self._renew_after:
             try:
                 await self._register("token renewal")
+                return
             except HermesError as exc:
-                # The old token is still valid for a while: keep heartbeating.
+                # The old token may still be valid: keep heartbeating, so that an expired
+                # token or a dead Hermes is noticed (401 or failures) and not hidden.
                 self._trouble(exc, "token renewal")
-            return
         try:
             await self._heartbeat()
         except HermesError as exc:
@@ -222,7 +223,7 @@ class Registrar:
             return
         HEARTBEATS.labels("success").inc()
         self._heartbeat_failures = 0
-        self._recovered()
+        self._recovered("heartbeat")
         if time.monotonic() >= self._next_presence_check:
             self._next_presence_check = time.monotonic() + self.settings.presence_check_interval
             try:
@@ -230,6 +231,7 @@ class Registrar:
             except HermesError as exc:
                 self._trouble(exc, "presence check")
                 return
+            self._recovered("presence check")
             if not present:
                 self._lose("Hermes no longer lists this component (restarted, or unregistered it)")
 
@@ -271,7 +273,7 @@ class Registrar:
         self.state = "registered"
         self._set_registered(True)
         self._registered_event.set()
-        if self._problem and self._problem.startswith("registration:"):
+        if self._problem and self._problem.startswith(("registration:", "token renewal:")):
             self._problem = None  # a heartbeat problem stays until a heartbeat succeeds
         self.log.info(
             "registered with hermes",
@@ -349,7 +351,8 @@ class Registrar:
             self._problem = key
             self.log.warning(f"hermes {during} failed; will retry", extra={"error": str(exc)})
 
-    def _recovered(self) -> None:
-        if self._problem is not None:
+    def _recovered(self, activity: str) -> None:
+        """`activity` worked: clear a problem of that activity (another call failing still counts)."""
+        if self._problem is not None and self._problem.startswith(f"{activity}:"):
             self._problem = None
             self.log.info("hermes answers again", extra={"hermes": self.hermes_url})
