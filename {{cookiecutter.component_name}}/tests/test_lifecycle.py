@@ -126,3 +126,35 @@ def test_python_m_stops_cleanly_on_a_signal(tmp_path: Path, sig: int) -> None:
     assert code in (0, 128 + sig, -sig)
     assert "Application shutdown complete" in text
     assert "Traceback" not in text
+
+
+def test_shutdown_drain_answers_503_on_ready_while_still_serving(tmp_path: Path) -> None:
+    port = free_port(8000, 9999)
+    env = {
+        **os.environ,
+        "{{ cookiecutter.component_name | upper }}_PORT": str(port),
+        "{{ cookiecutter.component_name | upper }}_HERMES_ENABLED": "false",
+        "{{ cookiecutter.component_name | upper }}_SHUTDOWN_DRAIN": "5",
+    }
+    log = tmp_path / "component.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", PACKAGE], env=env, cwd=PROJECT, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: httpx.get(f"{url}/ready", timeout=1.0).status_code == 200)
+    except BaseException:
+        process.kill()
+        raise
+    process.send_signal(signal.SIGTERM)
+    try:
+        # Within the 5 s drain: not ready, yet still serving.
+        eventually(lambda: httpx.get(f"{url}/ready", timeout=1.0).status_code == 503, within=4)
+        assert httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+    finally:
+        code = process.wait(timeout=30)  # the drain ends by itself
+    assert code in (0, -signal.SIGTERM)
+    text = log.read_text()
+    assert "Application shutdown complete" in text
+    assert "Traceback" not in text

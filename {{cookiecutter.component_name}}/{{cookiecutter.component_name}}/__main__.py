@@ -7,12 +7,10 @@ services around it.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
-import uvicorn
-
 from .doctor import run_doctor
+from .serve import serve
 from .settings import SettingsError, load_settings
 
 
@@ -29,19 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "doctor":
         return run_doctor(settings)
-    try:
-        uvicorn.run(
-            f"{__package__}.app:create_app",
-            factory=True,
-            host=settings.bind_host,
-            port=settings.port,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=10,
-        )
-    except KeyboardInterrupt:
-        # uvicorn shut down cleanly, then re-raised Ctrl-C: exit as shells expect, without a trace.
-        return 128 + signal.SIGINT
-    return 0
+    return serve(settings)
 
 
 if __name__ == "__main__":

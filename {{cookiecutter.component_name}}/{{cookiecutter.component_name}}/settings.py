@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     metrics_stream_interval: float = Field(1.0, gt=0)  # POST /api/v1/metrics/stream: seconds between figures
 
     # HTTP limits and logging
+    # Seconds `/ready` answers 503 before uvicorn stops listening (python -m only).
+    shutdown_drain: float = Field(0.0, ge=0, le=300)
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     max_batch_items: int = Field(1000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
