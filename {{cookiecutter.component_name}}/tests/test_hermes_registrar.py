@@ -192,6 +192,8 @@ def test_two_instances_of_one_component_coexist_in_the_registry(
     two = create_app(fast_settings(make_settings, local_hermes.url, instance_id="two", **patient))
     with running_server(one), running_server(two):
         eventually(lambda: {f"{NAME}-one", f"{NAME}-two"} <= local_hermes.component_ids())
+        # Calls are recorded once answered, a moment after the registry changed.
+        eventually(lambda: local_hermes.registry.count("/api/register", 200) >= 2)
         # The presence check finds each by id, so neither keeps re-registering the other away.
         registrations = local_hermes.registry.count("/api/register", 200)
         beats = local_hermes.registry.count("/api/heartbeat", 200)
