@@ -194,6 +194,18 @@ async def test_too_many_bad_frames_close_with_1008(make_settings: SettingsFactor
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
+async def test_subscriptions_per_connection_are_capped(make_settings: SettingsFactory) -> None:
+    with running_server(create_app(make_settings(event_bus="memory", ws_max_subscriptions=3))) as url:
+        async with connect(ws_url(url)) as ws:
+            assert (await subscribe(ws, "a.one", "a.two"))["subscriptions"] == ["a.one", "a.two"]
+            await ws.send(json.dumps({"type": "subscribe", "events": ["b.one", "b.two"]}))
+            error = await recv_frame(ws)
+            assert error["data"]["code"] == "too_many_subscriptions"
+            assert "WS_MAX_SUBSCRIPTIONS" in error["data"]["message"]
+            # Nothing half-applied: the connection keeps its two and may still add one.
+            assert (await subscribe(ws, "c.one"))["subscriptions"] == ["a.one", "a.two", "c.one"]
+
+
 def never_reading_client(url: str) -> RawWebSocket:
     """Subscribed to everything, then reads nothing."""
     client = RawWebSocket(url)

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..events import EventBus, InvalidEventType, Subscription, parse_patterns
 from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
-from ..settings import Settings
+from ..settings import Settings, env_name
 
 router = APIRouter()
 
@@ -151,6 +151,13 @@ class Connection:
             except InvalidEventType as exc:
                 raise FrameError("invalid_subscription", str(exc)) from None
             names = [*patterns, *(pattern.text for pattern in added if pattern.text not in patterns)]
+            limit = self.settings.ws_max_subscriptions
+            if len(names) > limit:
+                raise FrameError(
+                    "too_many_subscriptions",
+                    f"{len(names)} subscriptions exceed the limit of {limit} per connection "
+                    f"(set by {env_name('ws_max_subscriptions')}): use wildcards such as 'workflow.*'",
+                )
             # Acknowledge before the first matching event can be sent.
             await self.send(
                 control(
