@@ -94,6 +94,16 @@ async def test_redis_sse_resume_from_a_trimmed_id_starts_with_reset(http: httpx.
     assert [event.id for event in received[1:]] == [event["id"] for event in recent[-5:]]
 
 
+async def test_redis_sse_resume_from_just_before_the_buffer_has_no_reset(http: httpx.AsyncClient) -> None:
+    published = [await publish(http, "task.progress", {"n": n}) for n in range(8)]  # the buffer keeps 5
+    just_before = published[-6]
+    async with http.stream("GET", "/events", headers={"Last-Event-ID": just_before["id"]}) as response:
+        events = sse_events(response)
+        received = [await next_sse(events) for _ in range(5)]
+    assert [event.event for event in received] == ["task.progress"] * 5  # no reset: nothing was missed
+    assert [event.id for event in received] == [event["id"] for event in published[-5:]]
+
+
 def test_redis_down_gives_503_on_publish_and_degraded_health(make_settings: SettingsFactory) -> None:
     settings = make_settings(event_bus="redis", redis_url="redis://127.0.0.1:1/0")
     with running_server(create_app(settings)) as url:

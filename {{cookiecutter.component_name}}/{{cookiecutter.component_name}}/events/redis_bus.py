@@ -105,8 +105,9 @@ class RedisBus:
             event_id = await self.client.xadd(
                 self.stream,
                 {_FIELD: json.dumps(body, separators=(",", ":"))},
-                # Exact trimming: the replay buffer holds exactly `replay_size` events.
-                maxlen=self.replay_size,
+                # Exact trimming to the replay buffer plus one anchor entry: a client whose last
+                # event is the one just before the buffer still resumes without a gap (no reset).
+                maxlen=self.replay_size + 1,
                 approximate=False,
             )
         except RedisError as exc:
@@ -137,7 +138,7 @@ class RedisBus:
             replayed = await self._replay_after(after)
             if replayed is None:
                 subscription.reset = True
-                replayed = await self._entries("-")
+                replayed = (await self._entries("-"))[-self.replay_size :]  # the buffer, not the anchor
         except RedisError as exc:
             subscription.close()
             raise BusUnavailable(f"Redis at {self.url} cannot replay events: {exc}") from exc
@@ -152,7 +153,7 @@ class RedisBus:
         return await self._entries(f"({last_id}")
 
     async def _entries(self, start: str) -> list[Event]:
-        entries = cast(StreamEntries, await self.client.xrange(self.stream, start, "+", count=self.replay_size))
+        entries = cast(StreamEntries, await self.client.xrange(self.stream, start, "+", count=self.replay_size + 1))
         return [self._decode(entry_id, fields) for entry_id, fields in entries]
 
     @staticmethod
