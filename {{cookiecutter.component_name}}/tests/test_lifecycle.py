@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,12 +12,11 @@ import pytest
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client._pool import async_client
 from {{ cookiecutter.component_name }}.hermes import Registrar
-from {{ cookiecutter.component_name }}.testing import ComponentProcess, LocalHermes, eventually, free_port, running_server
+from {{ cookiecutter.component_name }}.testing import ComponentProcess, LocalHermes, eventually, running_server
 
 from .conftest import SettingsFactory
 
 PACKAGE = "{{ cookiecutter.component_name }}"
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 def test_ready_is_503_before_the_component_unregisters(
@@ -104,57 +100,29 @@ def test_the_lifespan_closes_the_outgoing_pool_of_its_loop(make_settings: Settin
     assert pools[0].is_closed
 
 
+QUIET = {"{{ cookiecutter.component_name | upper }}_HERMES_ENABLED": "false"}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_python_m_stops_cleanly_on_a_signal(tmp_path: Path, sig: int) -> None:
-    port = free_port(8000, 9999)
-    env = {
-        **os.environ,
-        "{{ cookiecutter.component_name | upper }}_PORT": str(port),
-        "{{ cookiecutter.component_name | upper }}_HERMES_ENABLED": "false",
-    }
-    log = tmp_path / "component.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", PACKAGE], env=env, cwd=PROJECT, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        eventually(lambda: httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1.0).status_code == 200)
-    finally:
-        process.send_signal(sig)
-        code = process.wait(timeout=30)
-    text = log.read_text()
+    component = ComponentProcess(PACKAGE, env=QUIET, log_dir=tmp_path, launcher="module").start()
+    code = component.stop(sig)
     assert code in (0, 128 + sig, -sig)
-    assert "Application shutdown complete" in text
-    assert "Traceback" not in text
+    assert "Application shutdown complete" in component.log
+    assert "Traceback" not in component.log
 
 
 def test_shutdown_drain_answers_503_on_ready_while_still_serving(tmp_path: Path) -> None:
-    port = free_port(8000, 9999)
-    env = {
-        **os.environ,
-        "{{ cookiecutter.component_name | upper }}_PORT": str(port),
-        "{{ cookiecutter.component_name | upper }}_HERMES_ENABLED": "false",
-        "{{ cookiecutter.component_name | upper }}_SHUTDOWN_DRAIN": "5",
-    }
-    log = tmp_path / "component.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", PACKAGE], env=env, cwd=PROJECT, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        eventually(lambda: httpx.get(f"{url}/ready", timeout=1.0).status_code == 200)
-    except BaseException:
-        process.kill()
-        raise
-    process.send_signal(signal.SIGTERM)
+    env = {**QUIET, "{{ cookiecutter.component_name | upper }}_SHUTDOWN_DRAIN": "5"}
+    component = ComponentProcess(PACKAGE, env=env, log_dir=tmp_path, launcher="module").start()
+    assert component.process is not None
+    component.process.send_signal(signal.SIGTERM)
     try:
         # Within the 5 s drain: not ready, yet still serving.
-        eventually(lambda: httpx.get(f"{url}/ready", timeout=1.0).status_code == 503, within=4)
-        assert httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+        eventually(lambda: httpx.get(f"{component.base_url}/ready", timeout=1.0).status_code == 503, within=4)
+        assert httpx.get(f"{component.base_url}/health", timeout=1.0).status_code == 200
     finally:
-        code = process.wait(timeout=30)  # the drain ends by itself
+        code = component.wait(30)  # the drain ends by itself
     assert code in (0, -signal.SIGTERM)
-    text = log.read_text()
-    assert "Application shutdown complete" in text
-    assert "Traceback" not in text
+    assert "Application shutdown complete" in component.log
+    assert "Traceback" not in component.log

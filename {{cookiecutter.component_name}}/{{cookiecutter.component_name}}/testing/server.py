@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import httpx
 import uvicorn
@@ -61,7 +62,8 @@ def running_server(app: ASGIApp, port: int | None = None, startup_timeout: float
 
 
 class ComponentProcess:
-    """The component under `python -m uvicorn`, as a separate process.
+    """The component as a separate process: under uvicorn's CLI (`python -m uvicorn
+    <package>.app:app`), or with `launcher="module"` its own `python -m <package>`.
 
     Output goes to a file so a test can read the whole log after exit.
     """
@@ -73,7 +75,9 @@ class ComponentProcess:
         port: int | None = None,
         log_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        launcher: Literal["uvicorn", "module"] = "uvicorn",
     ) -> None:
+        self.launcher = launcher
         self.package = package
         self.port = port or free_port(8000, 9999)
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -83,17 +87,9 @@ class ComponentProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: float = 20.0) -> ComponentProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"{self.package}.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            *self.extra_args,
-        ]
+        uvicorn_cli = ["uvicorn", f"{self.package}.app:app", "--host", "127.0.0.1", "--port", str(self.port)]
+        target = [self.package] if self.launcher == "module" else uvicorn_cli
+        command = [sys.executable, "-m", *target, *self.extra_args]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.wait_until_healthy(wait)
@@ -117,11 +113,16 @@ class ComponentProcess:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        return self.wait(wait)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        """Wait for the process to exit by itself (killed after `timeout`); returns the exit code."""
+        assert self.process is not None
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         return self.process.returncode
 
     @property
