@@ -12,6 +12,8 @@ from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.settings import Settings, load_settings
 from {{ cookiecutter.component_name }}.testing import running_server
 
+from .event_clients import DEADLINE
+
 # The local Hermes fixtures (`local_hermes`, `local_hermes_factory`).
 pytest_plugins = ["{{ cookiecutter.component_name }}.testing.plugin"]
 {%- if cookiecutter.event_bus == "redis" %}
@@ -49,3 +51,10 @@ def base_url(settings: Settings) -> Iterator[str]:
 async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as http:
         yield http
+
+
+@pytest.fixture
+async def http(events_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the event-plane server that each events test module defines as `events_url`."""
+    async with httpx.AsyncClient(base_url=events_url, timeout=DEADLINE) as client:
+        yield client

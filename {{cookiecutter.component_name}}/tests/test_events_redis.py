@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,12 +32,6 @@ def events_url(make_settings: SettingsFactory) -> Iterator[str]:
     # redis_url and a stream of this test's own come from the environment (testing/redis_plugin.py).
     with running_server(create_app(make_settings(event_bus="redis", event_replay_size=5))) as url:
         yield url
-
-
-@pytest.fixture
-async def http(events_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=events_url, timeout=DEADLINE) as client:
-        yield client
 
 
 def test_missing_redis_server_fails_with_an_install_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,12 +20,6 @@ def events_url(make_settings: SettingsFactory) -> Iterator[str]:
     settings = make_settings(event_bus="memory", event_replay_size=5, event_ping_interval=0.2)
     with running_server(create_app(settings)) as url:
         yield url
-
-
-@pytest.fixture
-async def http(events_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=events_url, timeout=DEADLINE) as client:
-        yield client
 
 
 async def collect(

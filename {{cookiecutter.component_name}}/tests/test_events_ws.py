@@ -27,12 +27,6 @@ def events_url(make_settings: SettingsFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-async def http(events_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=events_url, timeout=DEADLINE) as client:
-        yield client
-
-
-@pytest.fixture
 async def ws(events_url: str) -> AsyncIterator[ClientConnection]:
     async with connect(ws_url(events_url)) as connection:
         yield connection
