@@ -18,8 +18,8 @@ from typing import Any
 PRUNE_WHEN: dict[tuple[str, str], list[str]] = {
     ("event_bus", "memory"): [
         "{package}/events/redis_bus.py",
-        "{package}/testing/redis_server.py",
-        "{package}/testing/redis_plugin.py",
+        "tests/support/redis_server.py",
+        "tests/support/redis_plugin.py",
         "tests/test_events_redis.py",
     ],
 }

@@ -10,15 +10,15 @@ import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.settings import Settings, load_settings
-from {{ cookiecutter.component_name }}.testing import running_server
+from .support.servers import running_server
 
-from .event_clients import DEADLINE
+from .support.event_clients import DEADLINE
 
 # The local Hermes fixtures (`local_hermes`, `local_hermes_factory`).
-pytest_plugins = ["{{ cookiecutter.component_name }}.testing.plugin"]
+pytest_plugins = ["tests.support.plugin"]
 {%- if cookiecutter.event_bus == "redis" %}
 # The event bus is Redis: every test gets a real `redis-server` (`redis_url`).
-pytest_plugins.append("{{ cookiecutter.component_name }}.testing.redis_plugin")
+pytest_plugins.append("tests.support.redis_plugin")
 {%- endif %}
 
 SettingsFactory = Callable[..., Settings]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
-from {{ cookiecutter.component_name }}.testing import running_server
+from .support.servers import running_server
 
 from .conftest import SettingsFactory
 

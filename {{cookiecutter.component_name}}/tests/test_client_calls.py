@@ -25,9 +25,9 @@ from {{ cookiecutter.component_name }}.client import (
 from {{ cookiecutter.component_name }}.client._config import ENV_NAMES
 from {{ cookiecutter.component_name }}.client._pool import _async_clients, async_client, sync_client
 from {{ cookiecutter.component_name }}.observability import request_id_var, traceparent_var
-from {{ cookiecutter.component_name }}.testing import free_port
+from .support.servers import free_port
 
-from .client_peers import Step, flaky_peer
+from .support.peers import Step, flaky_peer
 
 FAST = IntegrationConfig(timeout=2.0, retry_count=0, retry_delay=0.01)
 

@@ -17,7 +17,8 @@ from starlette.routing import Route
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client import EventIntegration, StreamIntegration
 from {{ cookiecutter.component_name }}.settings import Settings
-from {{ cookiecutter.component_name }}.testing import aeventually, free_port, running_server
+from .support.servers import free_port, running_server
+from .support.waiting import aeventually
 
 from .conftest import SettingsFactory
 

@@ -36,9 +36,11 @@ from {{ cookiecutter.component_name }}.client import (
     VersionedIntegration,
     close_pools,
 )
-from {{ cookiecutter.component_name }}.testing import LocalHermes, eventually, free_port, running_server
+from .support.hermes import LocalHermes
+from .support.servers import free_port, running_server
+from .support.waiting import eventually
 
-from .client_peers import FlakyPeer, Step
+from .support.peers import FlakyPeer, Step
 from .conftest import SettingsFactory
 
 ANSWER = {"text": "Quantum computers use qubits."}

@@ -20,9 +20,9 @@ from {{ cookiecutter.component_name }}.client import (
     PeerTimeoutError,
     PeerUnavailableError,
 )
-from {{ cookiecutter.component_name }}.testing import free_port, running_server
+from .support.servers import free_port, running_server
 
-from .client_peers import FlakyPeer, Step, flaky_peer, resetting_peer
+from .support.peers import FlakyPeer, Step, flaky_peer, resetting_peer
 
 
 def fast(**overrides: Any) -> IntegrationConfig:

@@ -1,7 +1,7 @@
 """The Redis Streams bus, against a real `redis-server` this module starts.
 
 Only in components generated with `event_bus=redis`, where `redis_url` (from
-`testing/redis_plugin.py`) is a real `redis-server` for the session. Without
+`tests/support/redis_plugin.py`) is a real `redis-server` for the session. Without
 `redis-server` on PATH these tests FAIL with an install hint: never skip.
 """
 
@@ -17,11 +17,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from {{ cookiecutter.component_name }}.app import create_app
-from {{ cookiecutter.component_name }}.testing import ComponentProcess, running_server
-from {{ cookiecutter.component_name }}.testing.redis_server import RedisServer, RedisServerMissing
+from .support.servers import ComponentProcess, running_server
+from .support.redis_server import RedisServer, RedisServerMissing
 
 from .conftest import SettingsFactory
-from .event_clients import DEADLINE, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
+from .support.event_clients import DEADLINE, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = PACKAGE.upper() + "_"
@@ -29,7 +29,7 @@ PREFIX = PACKAGE.upper() + "_"
 
 @pytest.fixture
 def events_url(make_settings: SettingsFactory) -> Iterator[str]:
-    # redis_url and a stream of this test's own come from the environment (testing/redis_plugin.py).
+    # redis_url and a stream of this test's own come from the environment (tests/support/redis_plugin.py).
     with running_server(create_app(make_settings(event_bus="redis", event_replay_size=5))) as url:
         yield url
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
-from {{ cookiecutter.component_name }}.testing import running_server
+from .support.servers import running_server
 
 from .conftest import SettingsFactory
-from .event_clients import DEADLINE, SseEvent, metric, next_sse, publish, sse_events
+from .support.event_clients import DEADLINE, SseEvent, metric, next_sse, publish, sse_events
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from {{ cookiecutter.component_name }}.app import create_app
-from {{ cookiecutter.component_name }}.testing import running_server
+from .support.servers import running_server
 
 from .conftest import SettingsFactory
-from .event_clients import DEADLINE, RawWebSocket, metric, publish, recv_frame, subscribe, ws_url
+from .support.event_clients import DEADLINE, RawWebSocket, metric, publish, recv_frame, subscribe, ws_url
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import pytest
 
 from {{ cookiecutter.component_name }}.hermes import DiscoveryError, HermesClient, ServiceInstance
 from {{ cookiecutter.component_name }}.settings import Settings
-from {{ cookiecutter.component_name }}.testing import LocalHermes, free_port
-from {{ cookiecutter.component_name }}.testing.hermes import FaultMode
+from .support.hermes import LocalHermes
+from .support.servers import free_port
+from .support.hermes import FaultMode
 
 SettingsFactory = Callable[..., Settings]
 

@@ -14,7 +14,8 @@ import httpx
 
 from {{ cookiecutter.component_name }}.doctor import run_doctor
 from {{ cookiecutter.component_name }}.settings import Settings
-from {{ cookiecutter.component_name }}.testing import LocalHermes, free_port
+from .support.hermes import LocalHermes
+from .support.servers import free_port
 
 NAME = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"

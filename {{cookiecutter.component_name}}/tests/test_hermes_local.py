@@ -1,16 +1,21 @@
-"""The local Hermes speaks the real contract (DESIGN.md section 5), so tests against it mean something."""
+"""The local Hermes speaks Hermes' real contract, so tests against it mean something."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from {{ cookiecutter.component_name }}.testing import LocalHermes, eventually, free_port
+from .support.hermes import LocalHermes
+
+from .support.servers import free_port
+
+from .support.waiting import eventually
 
 BODY = {"component_id": "peer-1", "name": "peer", "version": "1.0", "type": "service", "endpoint": "http://h:9001"}
 
@@ -116,12 +121,15 @@ def test_hang_holds_requests_until_healed(local_hermes: LocalHermes) -> None:
 
 def test_local_hermes_runs_as_a_command() -> None:
     port = free_port()
-    command = [sys.executable, "-m", "{{ cookiecutter.component_name }}.testing.hermes", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "tests.support.hermes", "--port", str(port)]
+    project = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         eventually(lambda: httpx.get(f"http://127.0.0.1:{port}/api/components", timeout=1).status_code == 200)
         httpx.post(f"http://127.0.0.1:{port}/_hermes/fault", json={"mode": "500", "times": 1}).raise_for_status()
         assert httpx.get(f"http://127.0.0.1:{port}/api/components").status_code == 500
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=15)
+        _, errors = process.communicate(timeout=15)
+    # Run as a module, it must not be imported twice (Python warns about `sys.modules` then).
+    assert "RuntimeWarning" not in errors, errors

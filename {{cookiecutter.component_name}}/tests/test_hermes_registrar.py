@@ -20,13 +20,9 @@ from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.hermes import Registrar
 from {{ cookiecutter.component_name }}.hermes.registrar import backoff
 from {{ cookiecutter.component_name }}.settings import Settings
-from {{ cookiecutter.component_name }}.testing import (
-    ComponentProcess,
-    LocalHermes,
-    eventually,
-    free_port,
-    running_server,
-)
+from .support.hermes import LocalHermes
+from .support.servers import ComponentProcess, free_port, running_server
+from .support.waiting import eventually
 
 NAME = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"

@@ -12,7 +12,9 @@ import pytest
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client._pool import async_client
 from {{ cookiecutter.component_name }}.hermes import Registrar
-from {{ cookiecutter.component_name }}.testing import ComponentProcess, LocalHermes, eventually, running_server
+from .support.hermes import LocalHermes
+from .support.servers import ComponentProcess, running_server
+from .support.waiting import eventually
 
 from .conftest import SettingsFactory
 

@@ -8,7 +8,7 @@ every registration while old tokens stay valid, as a restarted Hermes does.
 
 For tests it also misbehaves on demand (`fail(...)`): 500, HTML, truncated
 JSON, a hang, or a TCP reset. Run it alone with
-`python -m <package>.testing.hermes --port 8001`; the `/_hermes/*` routes
+`python -m tests.support.hermes --port 8001`; the `/_hermes/*` routes
 control it from another process.
 """
 
@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .server import free_port
+from .servers import free_port
 
 FaultMode = Literal["500", "html", "truncated", "hang", "reset"]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)

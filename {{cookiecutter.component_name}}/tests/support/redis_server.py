@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from .server import free_port
+from .servers import free_port
 
 INSTALL_HINT = (
     "redis-server is not installed, and the Redis event bus tests need a real one: "

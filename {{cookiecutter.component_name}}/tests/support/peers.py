@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from {{ cookiecutter.component_name }}.testing import running_server
+from .servers import running_server
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..settings import env_name
+from {{ cookiecutter.component_name }}.settings import env_name
 from .redis_server import RedisServer, RedisServerMissing
 
 

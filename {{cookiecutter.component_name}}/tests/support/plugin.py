@@ -1,5 +1,5 @@
 """Pytest fixtures for tests that need Hermes: load with
-`pytest_plugins = ["<package>.testing.plugin"]` in `conftest.py`."""
+`pytest_plugins = ["tests.support.plugin"]` in `conftest.py`."""
 
 from __future__ import annotations
 
