@@ -1,5 +1,10 @@
 """`make demo`: bake the default component into build/, install it, and run it
-beside a local Hermes so it registers and heartbeats. Ctrl-C stops both."""
+beside a local Hermes so it registers and heartbeats. Ctrl-C stops both.
+
+Run from the repository root as `python -m scripts.demo`. Only cookiecutter
+is installed beforehand: the component's dependencies arrive with the bake,
+so nothing here imports them.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-from cookiecutter.main import cookiecutter
+from tooling import DEFAULT_NAME, OPTIONS, ROOT, TEKTON_COMPONENTS, bake, free_port, wait_for_http
 
-ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-NAME = "my_component"
+HERMES_PORT = TEKTON_COMPONENTS["hermes"]
+COMPONENT_PORT = int(OPTIONS["component_port"])
 
 
 def port_is_free(port: int) -> bool:
@@ -25,68 +28,79 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def install(project: Path) -> None:
+    """The bake and its runtime dependencies, at the versions the tests use."""
+    constraints = project / "constraints.txt"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "-e", str(project), "-c", str(constraints)]
+    subprocess.run(command, check=True)
 
 
-def wait_for(url: str, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
         try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit(f"demo: {url} did not answer within {seconds:.0f}s")
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def banner(project: Path, hermes_port: int, component_port: int) -> str:
+    base = f"http://127.0.0.1:{component_port}"
+    return (
+        f"\nLocal Hermes:   http://127.0.0.1:{hermes_port}/api/components\n"
+        f"Component:      {base}/health\n"
+        f"API docs:       {base}/api/v1/docs\n"
+        f"Events (SSE):   {base}/events\n"
+        f"WebSocket:      ws://127.0.0.1:{component_port}/ws\n"
+        f"Metrics:        {base}/metrics\n"
+        f"Project:        {project}\n"
+        "Ctrl-C stops both.\n"
+    )
+
+
+def run_component(project: Path, env: dict[str, str]) -> int:
+    """`python -m <package>` in the foreground until it exits or Ctrl-C stops it."""
+    component = subprocess.Popen([sys.executable, "-m", DEFAULT_NAME], env=env, cwd=project)
+    try:
+        return component.wait()
+    except KeyboardInterrupt:
+        # The terminal sent SIGINT to the whole group; wait for a clean stop.
+        return component.wait(timeout=30)
 
 
 def main() -> int:
-    shutil.rmtree(BUILD / NAME, ignore_errors=True)
-    project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(BUILD)))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "-e", str(project), "-c", str(ROOT / "constraints.txt")],
-        check=True,
-    )
-    hermes_port = 8001 if port_is_free(8001) else free_port()
+    shutil.rmtree(BUILD / DEFAULT_NAME, ignore_errors=True)
+    project = bake(BUILD)
+    install(project)
+    # Hermes' and the component's usual ports when free, so the printed URLs are the familiar ones.
+    hermes_port = HERMES_PORT if port_is_free(HERMES_PORT) else free_port()
+    component_port = COMPONENT_PORT if port_is_free(COMPONENT_PORT) else free_port()
+    prefix = DEFAULT_NAME.upper()
     env = {
         **os.environ,
         "HERMES_URL": f"http://127.0.0.1:{hermes_port}",
-        f"{NAME.upper()}_HEARTBEAT_INTERVAL": "5",
+        f"{prefix}_PORT": str(component_port),
+        f"{prefix}_HEARTBEAT_INTERVAL": "5",
     }
-    # Its own session: Ctrl-C reaches the component, and Hermes stays up to see it unregister.
+    # The local Hermes lives beside the bake's tests (never in its wheel): run it from the bake.
+    # Its own session: Ctrl-C reaches the component only, and Hermes stays up to see it unregister.
     hermes = subprocess.Popen(
-        [sys.executable, "-m", f"{NAME}.testing.hermes", "--port", str(hermes_port)], env=env, start_new_session=True
+        [sys.executable, "-m", "tests.support.hermes", "--port", str(hermes_port)],
+        cwd=project,
+        env=env,
+        start_new_session=True,
     )
     try:
-        wait_for(f"http://127.0.0.1:{hermes_port}/api/components")
-        base = "http://127.0.0.1:8020"
-        print(
-            f"\nLocal Hermes:   http://127.0.0.1:{hermes_port}/api/components\n"
-            f"Component:      {base}/health\n"
-            f"API docs:       {base}/api/v1/docs\n"
-            f"Events (SSE):   {base}/events\n"
-            f"WebSocket:      ws://127.0.0.1:8020/ws\n"
-            f"Metrics:        {base}/metrics\n"
-            f"Project:        {project}\n"
-            "Ctrl-C stops both.\n",
-            flush=True,
-        )
-        component = subprocess.Popen([sys.executable, "-m", NAME], env=env, cwd=project)
         try:
-            return component.wait()
-        except KeyboardInterrupt:
-            # The terminal sent SIGINT to the whole group; wait for a clean stop.
-            return component.wait(timeout=30)
+            wait_for_http(f"http://127.0.0.1:{hermes_port}/api/components", timeout=20, process=hermes)
+        except (RuntimeError, TimeoutError) as error:
+            print(f"demo: the local Hermes did not start: {error}", file=sys.stderr)
+            return 1
+        print(banner(project, hermes_port, component_port), flush=True)
+        return run_component(project, env)
     finally:
-        if hermes.poll() is None:
-            hermes.send_signal(signal.SIGINT)
-            try:
-                hermes.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                hermes.kill()
+        stop(hermes)
 
 
 if __name__ == "__main__":

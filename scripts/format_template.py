@@ -4,6 +4,8 @@ The template's files hold Jinja, so ruff cannot run on them directly. This
 bakes the defaults, runs `ruff check --fix` and `ruff format` on the bake,
 and copies each fixed file back when its template source has no Jinja in it
 (the few templated files are reported, to be fixed by hand).
+
+Run from the repository root: `python -m scripts.format_template` (`make format`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from tooling import DEFAULT_NAME, ROOT, bake
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = ROOT / "{{cookiecutter.component_name}}"
-NAME = "my_component"
 
 
 def has_jinja(path: Path) -> bool:
@@ -29,18 +29,14 @@ def has_jinja(path: Path) -> bool:
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for event_bus in ("memory", "redis"):
-            project = Path(
-                cookiecutter(
-                    str(ROOT), no_input=True, output_dir=f"{tmp}/{event_bus}", extra_context={"event_bus": event_bus}
-                )
-            )
+            project = bake(Path(tmp) / event_bus, {"event_bus": event_bus})
             before = {path: path.read_bytes() for path in project.rglob("*.py")}
             subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", "--quiet", "."], cwd=project, check=False)
             subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", "."], cwd=project, check=True)
             for baked in project.rglob("*.py"):
                 relative = baked.relative_to(project)
                 source = TEMPLATE_DIR / Path(
-                    *["{{cookiecutter.component_name}}" if part == NAME else part for part in relative.parts]
+                    *["{{cookiecutter.component_name}}" if part == DEFAULT_NAME else part for part in relative.parts]
                 )
                 if not source.exists() or before.get(baked) == baked.read_bytes():
                     continue  # ruff left it alone

@@ -1,9 +1,9 @@
-"""The template under test: where it is, its options, and baking it."""
+"""What the template tests share beyond `tooling`: the post-generation hook's
+pruning table, hostile free text, and reading bakes and running their suites."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -11,13 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cookiecutter.main import cookiecutter
-
-ROOT = Path(__file__).resolve().parent.parent
-OPTIONS: dict[str, Any] = json.loads((ROOT / "cookiecutter.json").read_text())
-# The one list of Tekton components and their ports, shared with the hook.
-TEKTON_COMPONENTS: dict[str, int] = OPTIONS["_tekton_components"]
-DEFAULT_NAME: str = OPTIONS["component_name"]
+from tooling import ROOT
 
 
 def _load_post_gen_hook() -> Any:
@@ -42,27 +36,6 @@ Baker = Callable[[Mapping[str, str]], Path]
 # Jinja left in a bake means a template bug. `${{` is a GitHub Actions
 # expression, written through {% raw %} on purpose.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
-
-
-def bake(output_dir: Path, config_file: Path, options: Mapping[str, str]) -> Path:
-    """Bake the template without prompting; returns the project directory."""
-    return Path(
-        cookiecutter(
-            str(ROOT),
-            no_input=True,
-            extra_context=dict(options),
-            output_dir=str(output_dir),
-            config_file=str(config_file),
-        )
-    )
-
-
-def write_config(directory: Path) -> Path:
-    """A cookiecutter config that keeps replays out of $HOME and ignores the user's defaults."""
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "cookiecutterrc.yaml"
-    config.write_text(f"cookiecutters_dir: {directory / 'cookiecutters'}\nreplay_dir: {directory / 'replay'}\n")
-    return config
 
 
 def text_files(project: Path) -> Iterator[tuple[Path, str]]:

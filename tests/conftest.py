@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from .baking import DEFAULT_NAME, ROOT, Baker, SuiteRun, bake, clean_env, write_config
+from tooling import DEFAULT_NAME, ROOT, bake, isolated_config
+
+from .baking import Baker, SuiteRun, clean_env
 
 
 @pytest.fixture(scope="session")
 def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_config(tmp_path_factory.mktemp("cookiecutter"))
+    return isolated_config(tmp_path_factory.mktemp("cookiecutter"))
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +31,7 @@ def baked(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -
     def get(options: Mapping[str, str]) -> Path:
         key = tuple(sorted(options.items()))
         if key not in projects:
-            projects[key] = bake(tmp_path_factory.mktemp("bake"), cookiecutter_config, options)
+            projects[key] = bake(tmp_path_factory.mktemp("bake"), options, config_file=cookiecutter_config)
         return projects[key]
 
     return get

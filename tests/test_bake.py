@@ -1,7 +1,9 @@
 """Supported option combinations: the defaults and each option changed alone.
 
-Every bake must be fully rendered, pass ruff and mypy --strict, and carry each
-value exactly as given into about.py and pyproject.toml.
+Every bake must be fully rendered; pass ruff, mypy --strict, deptry (it declares
+what it imports), import-linter (its own layering contracts), the GitHub
+workflow schema and hadolint; and carry each value exactly as given into
+about.py and pyproject.toml.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from .baking import DEFAULT_NAME, FREE_TEXT, OPTIONS, TEKTON_COMPONENTS, UNRENDERED, Baker, text_files
+from tooling import DEFAULT_NAME, OPTIONS, TEKTON_COMPONENTS
+
+from .baking import FREE_TEXT, UNRENDERED, Baker, clean_env, text_files
 
 LONG_TEXT = "A component whose description runs on and on, " * 5
 
@@ -42,8 +46,13 @@ def package_of(options: dict[str, str]) -> str:
     return options.get("component_name", DEFAULT_NAME)
 
 
-def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def venv_tool(name: str) -> str:
+    """A console script installed beside this interpreter (`.venv/bin/<name>`), on PATH or not."""
+    return str(Path(sys.executable).parent / name)
 
 
 def about_values(project: Path, package: str) -> dict[str, Any]:
@@ -91,6 +100,34 @@ def test_bake_passes_ruff_format_check(baked: Baker, options: dict[str, str]) ->
 def test_bake_passes_mypy_strict(baked: Baker, mypy_cache: Path, options: dict[str, str]) -> None:
     command = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypy_cache), package_of(options), "tests"]
     result = run(command, baked(options))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@VARIANTS
+def test_bake_declares_exactly_the_dependencies_it_imports(baked: Baker, options: dict[str, str]) -> None:
+    result = run([venv_tool("deptry"), "."], baked(options))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@VARIANTS
+def test_bake_keeps_its_import_contracts(baked: Baker, options: dict[str, str]) -> None:
+    project = baked(options)
+    # The bake is installed nowhere: import-linter finds its package on PYTHONPATH.
+    result = run([venv_tool("lint-imports"), "--no-cache"], project, clean_env(PYTHONPATH=str(project)))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@VARIANTS
+def test_bake_ci_workflow_is_a_valid_github_workflow(baked: Baker, options: dict[str, str]) -> None:
+    # The schema vendored in check-jsonschema: nothing is downloaded.
+    command = [venv_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml"]
+    result = run(command, baked(options))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@VARIANTS
+def test_bake_dockerfile_passes_hadolint(baked: Baker, options: dict[str, str]) -> None:
+    result = run([venv_tool("hadolint"), "--no-color", "Dockerfile"], baked(options))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import cruft
 import pytest
 
-from .baking import PRUNE_WHEN, ROOT
+from tooling import ROOT
+
+from .baking import PRUNE_WHEN
 
 pytestmark = pytest.mark.slow
 

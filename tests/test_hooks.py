@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from cookiecutter.hooks import run_script_with_context
 
-from .baking import OPTIONS, PRUNE_WHEN, ROOT, Baker, bake, write_config
+from tooling import OPTIONS, ROOT, bake, isolated_config
+
+from .baking import PRUNE_WHEN, Baker
 
 HOOKS = ROOT / "hooks"
 TEMPLATE_PROJECT = ROOT / "{{cookiecutter.component_name}}"
@@ -60,8 +62,8 @@ def test_pruned_paths_are_gone_only_when_the_option_has_that_value(baked: Baker,
 @pytest.mark.parametrize("event_bus", OPTIONS["event_bus"])
 def test_post_gen_hook_run_again_changes_nothing(tmp_path: Path, event_bus: str) -> None:
     # cruft runs the hooks again on every update.
-    config = write_config(tmp_path / "config")
-    project = bake(tmp_path / "out", config, {"event_bus": event_bus})
+    config = isolated_config(tmp_path / "config")
+    project = bake(tmp_path / "out", {"event_bus": event_bus}, config_file=config)
     (replay,) = (tmp_path / "config" / "replay").glob("*.json")
     before = snapshot(project)
     run_script_with_context(HOOKS / "post_gen_project.py", project, json.loads(replay.read_text()))
@@ -71,7 +73,7 @@ def test_post_gen_hook_run_again_changes_nothing(tmp_path: Path, event_bus: str)
 def test_post_gen_hook_prints_the_next_steps(
     tmp_path: Path, cookiecutter_config: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    bake(tmp_path, cookiecutter_config, {"component_name": "data_pipeline", "component_port": "9123"})
+    bake(tmp_path, {"component_name": "data_pipeline", "component_port": "9123"}, config_file=cookiecutter_config)
     out = capfd.readouterr().out
     for step in ("cd data_pipeline", "make install", "make test", "make lint", "make run", "http://127.0.0.1:9123"):
         assert step in out

@@ -10,7 +10,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from .baking import ROOT, TEKTON_COMPONENTS, bake
+from tooling import ROOT, TEKTON_COMPONENTS, bake
 
 # cookiecutter-django style: one row per unsupported value -> the message the
 # hook must print. Each value breaks exactly one rule.
@@ -70,7 +70,7 @@ def test_invalid_input_stops_the_bake_with_one_line(
     output_dir = tmp_path / "out"
     output_dir.mkdir()
     with pytest.raises(FailedHookException):
-        bake(output_dir, cookiecutter_config, options)
+        bake(output_dir, options, config_file=cookiecutter_config)
     errors = hook_errors(capfd.readouterr().err)
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"error: {message}")
@@ -82,7 +82,7 @@ def test_every_tekton_name_and_port_is_rejected(
     tmp_path: Path, cookiecutter_config: Path, capfd: pytest.CaptureFixture[str], name: str, port: int
 ) -> None:
     with pytest.raises(FailedHookException):
-        bake(tmp_path, cookiecutter_config, {"component_name": name, "component_port": str(port)})
+        bake(tmp_path, {"component_name": name, "component_port": str(port)}, config_file=cookiecutter_config)
     errors = hook_errors(capfd.readouterr().err)
     assert errors == [
         f"error: component_name {name!r} is an existing Tekton component; choose another name",
@@ -94,7 +94,7 @@ def test_every_tekton_name_and_port_is_rejected(
 def test_unknown_event_bus_is_refused_before_generation(tmp_path: Path, cookiecutter_config: Path) -> None:
     # cookiecutter itself checks choice options given on the command line.
     with pytest.raises(ValueError, match=r"kafka provided for choice variable event_bus, but the choices are"):
-        bake(tmp_path, cookiecutter_config, {"event_bus": "kafka"})
+        bake(tmp_path, {"event_bus": "kafka"}, config_file=cookiecutter_config)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -102,7 +102,7 @@ def test_unknown_event_bus_in_a_replay_is_refused_by_the_hook(
     tmp_path: Path, cookiecutter_config: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # A replay (or an edited .cruft.json) skips cookiecutter's own check: the hook catches it.
-    bake(tmp_path / "first", cookiecutter_config, {})
+    bake(tmp_path / "first", config_file=cookiecutter_config)
     (replay,) = (cookiecutter_config.parent / "replay").glob("*.json")
     context = json.loads(replay.read_text())
     context["cookiecutter"]["event_bus"] = "kafka"

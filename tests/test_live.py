@@ -8,9 +8,7 @@ component must start and serve without it.
 
 from __future__ import annotations
 
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .baking import DEFAULT_NAME, FREE_TEXT, OPTIONS, TEKTON_COMPONENTS, Baker, clean_env
+from tooling import DEFAULT_NAME, OPTIONS, free_port
+
+from .baking import FREE_TEXT, Baker, clean_env
 
 pytestmark = pytest.mark.slow
 
@@ -31,19 +31,6 @@ VARIANTS: dict[str, dict[str, str]] = {
     "component_name=data_pipeline": {"component_name": "data_pipeline"},
     "description=free-text": {"description": FREE_TEXT},
 }
-
-
-def free_port() -> int:
-    """A free loopback port a component may take: 8000-9999, not a Tekton port."""
-    candidates = [port for port in range(8100, 10000) if port not in TEKTON_COMPONENTS.values()]
-    for port in random.sample(candidates, 50):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8100-9999")
 
 
 @dataclass

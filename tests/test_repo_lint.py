@@ -1,15 +1,15 @@
-"""The template's own Python (hooks, tests, scripts, benchmarks) meets the bar it sets for bakes."""
+"""The template's own Python (hooks, tooling, tests, scripts, benchmarks) meets the bar it sets for bakes."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-OWN_CODE = ["hooks", "tests", "scripts", "benchmarks", "local_extensions.py"]
+from tooling import ROOT
+
+OWN_CODE = ["hooks", "tooling", "tests", "scripts", "benchmarks", "local_extensions.py"]
 
 
 @pytest.mark.parametrize(

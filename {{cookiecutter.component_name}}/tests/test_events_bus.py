@@ -11,13 +11,8 @@ import pytest
 {% if cookiecutter.event_bus == "memory" %}
 from {{ cookiecutter.component_name }} import events
 {%- endif %}
-from {{ cookiecutter.component_name }}.events import (
-    InvalidEventType,
-    Pattern,
-    open_bus,
-    refuse_memory_bus_with_workers,
-    worker_count,
-)
+from {{ cookiecutter.component_name }}.events import InvalidEventType, Pattern
+from {{ cookiecutter.component_name }}.events.bus import open_bus, refuse_memory_bus_with_workers, worker_count
 from {{ cookiecutter.component_name }}.events.memory_bus import MemoryBus
 from {{ cookiecutter.component_name }}.settings import SettingsError
 

@@ -11,7 +11,7 @@ import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client._pool import async_client
-from {{ cookiecutter.component_name }}.hermes import Registrar
+from {{ cookiecutter.component_name }}.hermes.registrar import Registrar
 from .support.hermes import LocalHermes
 from .support.servers import ComponentProcess, running_server
 from .support.waiting import eventually

@@ -1,4 +1,8 @@
-"""Facts fixed when the component was generated: the only templated module."""
+"""Facts fixed when the component was generated (its name, title, port, ...).
+
+With `client/__init__.py` (the name of its typed client), the only module
+of the package that the template fills in; the rest refers to these names.
+"""
 
 from typing import Final
 
@@ -23,7 +27,7 @@ CAPABILITIES: Final[tuple[str, ...]] = ()
 DEFAULT_EVENT_BUS: Final = {{ cookiecutter.event_bus | tojson }}
 API_VERSION: Final = "v1"
 
-# Known Tekton components and their ports (DESIGN.md section 4): the static
+# Known Tekton components and their ports (Tekton's port conventions): the static
 # fallback for discovery when Hermes cannot answer.
 TEKTON_PORTS: Final[dict[str, int]] = {
 {%- for name, port in cookiecutter._tekton_components | dictsort(by="value") %}

@@ -1,9 +1,11 @@
 """`create_app(settings)` builds the app; its lifespan owns every long-lived resource.
 
 `uvicorn <package>.app:app` serves the module-level `app`, built from the
-environment. Shutdown runs in the reverse order of startup, after `/ready`
-has turned 503: unregister from Hermes, stop the bus, end streams, close
-clients.
+environment. Startup opens, in order: the outgoing connection pools, the
+event bus, the peers and the service (your business logic, handed the bus
+and the peers), then registration with Hermes. Shutdown runs in reverse,
+after `/ready` has turned 503: unregister from Hermes, stop the bus, end
+streams, close clients.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ from typing import Any
 from fastapi import FastAPI
 
 from .about import COMPONENT_TITLE, DESCRIPTION, VERSION
-from .api import events as event_api
-from .api import health, sse, v1, ws
+from .api import asyncapi, discovery, health, live_figures, publish, sse, v1, ws
 from .api.errors import install_error_handlers
-from .client import close_pools
-from .events import announce, open_bus, refuse_memory_bus_with_workers, worker_count
-from .hermes import Registrar
+from .api.metrics import instrument
+from .api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .client import Peers, close_pools
+from .events import COMPONENT_REGISTERED, COMPONENT_STARTED, COMPONENT_STOPPING
+from .events.bus import announce, open_bus, refuse_memory_bus_with_workers, worker_count
+from .hermes import HermesClient
+from .hermes.registrar import Registrar
 from .lifecycle import Lifecycle
-from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from .observability import configure_logging, instrument
-from .service import Processor
+from .observability import configure_logging
+from .service import Service
 from .settings import Settings, env_name, load_settings
 
 
@@ -45,13 +49,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             resources.push_async_callback(close_pools)
             # The bus outlives the registrar: it stops after Hermes is told we left.
             bus = await resources.enter_async_context(open_bus(settings))
-            app.state.bus = bus
             lifecycle.add_probe("event_bus", bus.probe)
-            endpoints = [endpoint.model_dump() for endpoint in v1.list_endpoints(app.openapi())]
+            peers = Peers(discovery=HermesClient(settings.hermes_base_url, timeout=settings.hermes_timeout))
+            resources.push_async_callback(peers.aclose)
+            app.state.bus, app.state.peers = bus, peers
+            app.state.service = Service(settings, bus, peers)
 
             async def on_registered(info: dict[str, Any]) -> None:
-                await announce(bus, "component.registered", info, logger)
+                await announce(bus, COMPONENT_REGISTERED, info, logger)
 
+            endpoints = [endpoint.model_dump() for endpoint in discovery.list_endpoints(app.openapi())]
             registrar = Registrar(settings, endpoints=endpoints, on_registered=on_registered)
             lifecycle.add_probe("hermes", registrar.report)
             await resources.enter_async_context(registrar)  # registers in the background
@@ -59,13 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await registrar.require(settings.hermes_required_timeout)
             logger.info("started", extra={"port": settings.port, "url": settings.base_url})
             identity = {"component": settings.component_name, "version": VERSION, "instance": bus.instance}
-            await announce(bus, "component.started", {**identity, "url": settings.base_url}, logger)
+            await announce(bus, COMPONENT_STARTED, {**identity, "url": settings.base_url}, logger)
             try:
                 yield
             finally:
                 lifecycle.begin_shutdown()
                 logger.info("stopping")
-                await announce(bus, "component.stopping", identity, logger)
+                await announce(bus, COMPONENT_STOPPING, identity, logger)
         logger.info("stopped")
 
     app = FastAPI(
@@ -79,12 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.lifecycle = Lifecycle()
-    app.state.processor = Processor(settings.component_name)
-    app.include_router(health.router)
-    app.include_router(v1.router)
-    app.include_router(event_api.router)
-    app.include_router(sse.router)
-    app.include_router(ws.router)
+    for module in (health, discovery, v1, publish, live_figures, asyncapi, sse, ws):
+        app.include_router(module.router)
     install_error_handlers(app)
     instrument(app)
     # Added last = outermost: the request id exists before anything else runs.

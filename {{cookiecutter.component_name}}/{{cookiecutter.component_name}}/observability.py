@@ -1,19 +1,15 @@
-"""Structured JSON logs carrying the request id, and the Prometheus setup."""
+"""What every log line and outgoing call carries: the request id, the trace
+context, structured JSON logs. Free of the server stack, so the client
+package can use it; the HTTP metrics are set up in `api/metrics.py`."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
-
-from fastapi import FastAPI
-from prometheus_fastapi_instrumentator import Instrumentator, metrics
-from prometheus_fastapi_instrumentator.metrics import Info
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The caller's W3C `traceparent`, continued by the client package on outgoing calls.
@@ -54,22 +50,3 @@ def configure_logging(level: str, component: str) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
-
-
-@functools.cache
-def _http_metrics() -> tuple[Callable[[Info], None], ...]:
-    # Prometheus metrics are process-wide: build them once and share them with
-    # every app (tests build several; a second registration would be dropped).
-    built = (metrics.requests(), metrics.latency(buckets=LATENCY_BUCKETS))
-    return tuple(metric for metric in built if metric is not None)
-
-
-def instrument(app: FastAPI) -> None:
-    """Request count and latency per route template, served at `/metrics`."""
-    instrumentator = Instrumentator(
-        should_group_status_codes=True,
-        should_group_untemplated=True,
-        excluded_handlers=["/metrics"],
-    )
-    instrumentator.add(*_http_metrics())
-    instrumentator.instrument(app).expose(app, include_in_schema=False, should_gzip=False)

@@ -1,6 +1,9 @@
-"""The component's business logic, free of HTTP: replace `Processor` with yours.
+"""Your component's business logic, free of HTTP: replace the sample with yours.
 
-Routes in `api/v1.py` call it; so could a queue consumer or a CLI.
+The app builds one `Service` when it starts and hands it what business code
+needs: the settings, the event bus (`await self.bus.publish(...)`) and the
+peers (`await self.peers.call("rhetor", ...)`). Routes in `api/v1.py` call
+it; so could a queue consumer or a CLI. The README's recipes start here.
 """
 
 from __future__ import annotations
@@ -8,6 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from .client import Peers
+from .events.backend import EventBus
+from .settings import Settings
 
 
 class ProcessingError(Exception):
@@ -19,18 +26,19 @@ class ProcessingError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Processor:
-    """A sample: describes the JSON it is given. Empty input is an error."""
-
-    component: str
+@dataclass
+class Service:
+    settings: Settings
+    bus: EventBus
+    peers: Peers
 
     async def process(self, data: Any) -> dict[str, Any]:
+        """The sample: describes the JSON it is given. Empty input is an error."""
         if data is None or data == "" or data == [] or data == {}:
             raise ProcessingError("empty_input", "input is empty: send a non-empty JSON value")
         encoded = json.dumps(data, separators=(",", ":"), sort_keys=True)
         return {
-            "processed_by": self.component,
+            "processed_by": self.settings.component_name,
             "kind": type(data).__name__,
             "size": len(encoded),
             "echo": data,

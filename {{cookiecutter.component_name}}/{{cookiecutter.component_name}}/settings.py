@@ -19,6 +19,7 @@ from .about import (
     DEFAULT_PORT,
     TEKTON_PORTS,
 )
+from .addresses import hermes_base_url
 
 ENV_PREFIX = f"{COMPONENT_NAME.upper()}_"
 
@@ -67,7 +68,7 @@ class Settings(BaseSettings):
     hermes_timeout: float = Field(5.0, gt=0)
     heartbeat_interval: float = Field(20.0, gt=0, lt=60)
     presence_check_interval: float = Field(30.0, gt=0)
-    register_retry_max: float = Field(30.0, gt=0)
+    register_retry_max: float = Field(5.0, gt=0)  # cap of the wait between registration attempts
     hermes_token_lifetime: float = Field(3600.0, gt=0)
     heartbeat_failures_before_reregister: int = Field(3, ge=1)
     unregister_timeout: float = Field(2.0, gt=0)
@@ -155,11 +156,7 @@ class Settings(BaseSettings):
     @property
     def hermes_base_url(self) -> str:
         """Hermes' root URL; `HERMES_URL` is accepted with or without a trailing `/api`."""
-        if self.hermes_url:
-            url = self.hermes_url.rstrip("/")
-            return url.removesuffix("/api")
-        host = self.hermes_host or self.tekton_host or "localhost"
-        return f"http://{host}:{self.hermes_port}"
+        return hermes_base_url(self.hermes_url, self.hermes_host, self.hermes_port, self.tekton_host)
 
 
 def env_name(field: str) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from ..about import VERSION
 from ..lifecycle import DependencyReport
-from .dependencies import LifecycleDep, SettingsDep
+from .deps import LifecycleDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 

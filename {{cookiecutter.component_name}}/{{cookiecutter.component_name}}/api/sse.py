@@ -14,13 +14,15 @@ import json
 from collections.abc import AsyncIterator
 
 import anyio
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from ..events import BusUnavailable, EventBus, InvalidEventType, Subscription, parse_patterns
+from ..events import InvalidEventType, parse_patterns
+from ..events.backend import BusUnavailable
 from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
-from ..settings import Settings
+from ..events.subscription import Subscription
+from .deps import BusDep, SettingsDep
 
 router = APIRouter(tags=["events"])
 
@@ -69,12 +71,11 @@ async def stream(
     response_class=EventSourceResponse,
 )
 async def events(
-    request: Request,
+    settings: SettingsDep,
+    bus: BusDep,
     types: str = Query("*", description="Comma-separated event types or patterns: `workflow.*`, `*`"),
     last_event_id: str | None = Header(None, description="Resume after this event id"),
 ) -> EventSourceResponse:
-    settings: Settings = request.app.state.settings
-    bus: EventBus = request.app.state.bus
     try:
         patterns = parse_patterns(item.strip() for item in types.split(",") if item.strip())
     except InvalidEventType as exc:

@@ -1,16 +1,22 @@
-"""`/api/v1`: the component's REST API. Add your routes here."""
+"""`/api/v1`: your component's REST API. Add your routes here.
+
+Each route asks for what it needs in its signature (`service: ServiceDep`,
+`settings: SettingsDep`; all are in `deps.py`) and leaves the work to
+`service.py`. The framework's routes (health, discovery, events) live in
+modules of their own, so this file can be rewritten freely: the app needs
+only its `router`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from ..about import DESCRIPTION, VERSION
 from ..service import ProcessingError
 from ..settings import env_name
-from .dependencies import ProcessorDep, SettingsDep
+from .deps import ServiceDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 
@@ -47,58 +53,16 @@ class BatchResponse(BaseModel):
     failed: list[FailedItem]
 
 
-class Endpoint(BaseModel):
-    path: str
-    methods: list[str]
-    description: str
-
-
-class Discovery(BaseModel):
-    component: str
-    version: str
-    description: str
-    api_version: str
-    capabilities: list[str]
-    dependencies: list[str]
-    endpoints: list[Endpoint]
-
-
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
-
-
-def list_endpoints(openapi: dict[str, Any]) -> list[Endpoint]:
-    """Derived from the app's own OpenAPI schema, so it can never drift from what is served."""
-    endpoints = []
-    for path, operations in openapi.get("paths", {}).items():
-        methods = [method.upper() for method in HTTP_METHODS if method in operations]
-        first = operations[methods[0].lower()] if methods else {}
-        endpoints.append(Endpoint(path=path, methods=methods, description=first.get("summary", "")))
-    return endpoints
-
-
-@router.get("/discovery", response_model=Discovery, summary="What this component is and serves")
-async def discovery(request: Request, settings: SettingsDep) -> Discovery:
-    return Discovery(
-        component=settings.component_name,
-        version=VERSION,
-        description=DESCRIPTION,
-        api_version=settings.api_version,
-        capabilities=settings.capabilities,
-        dependencies=settings.dependencies,
-        endpoints=list_endpoints(request.app.openapi()),
-    )
-
-
 @router.post("/process", response_model=ProcessResponse, summary="Process one input")
-async def process(body: ProcessRequest, processor: ProcessorDep) -> ProcessResponse:
+async def process(body: ProcessRequest, service: ServiceDep) -> ProcessResponse:
     try:
-        return ProcessResponse(result=await processor.process(body.input))
+        return ProcessResponse(result=await service.process(body.input))
     except ProcessingError as exc:
         raise HTTPException(422, exc.message) from exc
 
 
 @router.post("/batch", response_model=BatchResponse, summary="Process many inputs; failures reported per item")
-async def batch(body: BatchRequest, processor: ProcessorDep, settings: SettingsDep) -> BatchResponse:
+async def batch(body: BatchRequest, service: ServiceDep, settings: SettingsDep) -> BatchResponse:
     if len(body.items) > settings.max_batch_items:
         raise HTTPException(
             413,
@@ -109,7 +73,7 @@ async def batch(body: BatchRequest, processor: ProcessorDep, settings: SettingsD
     failed: list[FailedItem] = []
     for index, item in enumerate(body.items):
         try:
-            processed.append(ProcessedItem(index=index, result=await processor.process(item)))
+            processed.append(ProcessedItem(index=index, result=await service.process(item)))
         except ProcessingError as exc:
             failed.append(FailedItem(index=index, error=ItemError(code=exc.code, message=exc.message)))
     return BatchResponse(processed=processed, failed=failed)

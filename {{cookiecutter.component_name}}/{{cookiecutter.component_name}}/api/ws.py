@@ -21,9 +21,12 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ..events import EventBus, InvalidEventType, Subscription, parse_patterns
+from ..events import InvalidEventType, parse_patterns
+from ..events.backend import EventBus
 from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
+from ..events.subscription import Subscription
 from ..settings import Settings, env_name
+from .deps import BusDep, SettingsDep
 
 router = APIRouter()
 
@@ -179,9 +182,7 @@ class Connection:
 
 
 @router.websocket("/ws")
-async def events_socket(websocket: WebSocket) -> None:
-    settings: Settings = websocket.app.state.settings
-    bus: EventBus = websocket.app.state.bus
+async def events_socket(websocket: WebSocket, settings: SettingsDep, bus: BusDep) -> None:
     await websocket.accept()
     subscription = await bus.subscribe([], channel=CHANNEL, queue_size=settings.event_queue_size)
     connection = Connection(websocket, bus, settings, subscription)

@@ -18,15 +18,16 @@ from ._errors import (
     PeerUnavailableError,
     error_dict,
 )
-from ._events import EventIntegration
 from ._health import HealthMonitor
 from ._observable import ObservableIntegration
 from ._own import BatchReport
 from ._own import OwnClient as {{ cookiecutter.component_name.replace('_', ' ').title().replace(' ', '') }}Client
+from ._peers import Peers
 from ._pool import close_pools
 from ._resilient import ResilientIntegration
 from ._robust import RobustIntegration
 from ._stream import StreamIntegration
+from ._subscriber import EventIntegration
 from ._sync import SyncIntegration
 from ._telemetry import DURATION as integration_duration
 from ._telemetry import REQUESTS as integration_requests
@@ -50,6 +51,7 @@ __all__ = [
     "PeerHTTPError",
     "PeerTimeoutError",
     "PeerUnavailableError",
+    "Peers",
     "ResilientIntegration",
     "RobustIntegration",
     "StreamIntegration",

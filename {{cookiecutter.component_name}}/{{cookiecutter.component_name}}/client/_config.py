@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from dotenv import dotenv_values
+from ..addresses import environment
+from ..backoff import Backoff
 
 
 class IntegrationConfigError(ValueError):
@@ -50,14 +51,16 @@ class IntegrationConfig:
                 f"CIRCUIT_BREAKER_FAILURE_RATE={self.circuit_breaker_failure_rate!r} is invalid: must be in (0, 1]"
             )
 
+    @functools.cached_property
+    def retry_backoff(self) -> Backoff:
+        """Waits between retries: full jitter, from `retry_delay` up to `retry_max_delay`."""
+        return Backoff(min(self.retry_delay, self.retry_max_delay), self.retry_max_delay, jitter=1.0)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IntegrationConfig:
         """Read the guide's variables (`INTEGRATION_TIMEOUT`, ...) from the environment, then `.env`
         (as the settings do); unset ones keep their defaults."""
-        if environ is None:
-            from_file = {key: value for key, value in dotenv_values(".env").items() if value is not None}
-            environ = {**from_file, **os.environ}
-        env = environ
+        env = environment() if environ is None else environ
         values: dict[str, Any] = {}
         for spec in fields(cls):
             raw = env.get(_ENV[spec.name])

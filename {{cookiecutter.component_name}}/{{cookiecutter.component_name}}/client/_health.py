@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import httpx
 
+from ..events.catalog import COMPONENT_HEALTH_CHANGED
 from ..hermes import HermesClient
 from ._config import IntegrationConfig
 from ._discovery import PeerAddress
@@ -25,7 +26,6 @@ from ._telemetry import logger, outgoing_headers
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 Verdict = Literal["up", "down", "unknown"]
-HEALTH_CHANGED = "component.health_changed"
 
 
 class HealthMonitor:
@@ -111,7 +111,7 @@ class HealthMonitor:
         if self.publish is not None:
             event = {"component": name, "status": verdict, "previous": previous, "check": result}
             try:
-                await self.publish(HEALTH_CHANGED, event)
+                await self.publish(COMPONENT_HEALTH_CHANGED, event)
             except Exception:
                 logger.exception("could not publish a health change", extra={"target": name})
 

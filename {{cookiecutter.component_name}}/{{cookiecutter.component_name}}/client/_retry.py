@@ -8,12 +8,13 @@ run past the call's total deadline.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
 import httpx
+
+from ..backoff import Backoff
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 # Statuses that mean "not processed, try later" whatever the method.
@@ -29,14 +30,13 @@ class RetryBudget:
 
     method: str
     retries: int
-    base_delay: float
-    max_delay: float
+    backoff: Backoff
     deadline: float  # monotonic time after which nothing more is tried
     attempt: int = field(default=0)
 
     @classmethod
-    def start(cls, method: str, retries: int, base_delay: float, max_delay: float, total: float) -> RetryBudget:
-        return cls(method.upper(), retries, base_delay, max_delay, time.monotonic() + total)
+    def start(cls, method: str, retries: int, backoff: Backoff, total: float) -> RetryBudget:
+        return cls(method.upper(), retries, backoff, time.monotonic() + total)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -59,7 +59,7 @@ class RetryBudget:
     def _next(self, server_wait: float | None) -> float | None:
         if self.attempt >= self.retries:
             return None
-        backoff = random.uniform(0, min(self.max_delay, self.base_delay * 2**self.attempt))
+        backoff = self.backoff.delay(self.attempt)
         wait = max(backoff, server_wait) if server_wait is not None else backoff
         if wait >= self.remaining():
             return None  # the deadline would pass while waiting: fail now, not later

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
+from ..backoff import Backoff
 from ..hermes import HermesClient
 from ._component import ComponentClient
 from ._config import IntegrationConfig
@@ -46,8 +46,7 @@ class StreamIntegration:
             component, host=host, port=port, base_url=base_url, config=config, discovery=discovery
         )
         self.read_timeout = read_timeout  # longest silence before reconnecting (peers ping every ~15 s)
-        self.reconnect_delay = reconnect_delay
-        self.max_reconnect_delay = max_reconnect_delay
+        self.backoff = Backoff(reconnect_delay, max(reconnect_delay, max_reconnect_delay))
         self.last_event_id: str | None = None
         self.connections = 0  # `/events` connections opened by `events()` (1 + reconnects)
         self.disconnects = 0
@@ -105,8 +104,7 @@ class StreamIntegration:
                     extra={"target": self.component, "error": f"{type(exc).__name__}: {exc}", "failures": failures},
                 )
             self.disconnects += 1
-            ceiling = min(self.max_reconnect_delay, self.reconnect_delay * 2 ** max(0, failures - 1))
-            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+            await asyncio.sleep(self.backoff.delay(failures - 1))
 
     async def _events_once(self, params: dict[str, str] | None) -> AsyncGenerator[dict[str, Any], None]:
         headers = outgoing_headers({"Accept": "text/event-stream", "Cache-Control": "no-cache"})

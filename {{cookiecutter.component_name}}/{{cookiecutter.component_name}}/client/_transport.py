@@ -79,9 +79,7 @@ def _deadline_error(call: Call) -> PeerTimeoutError:
 
 
 def _budget(call: Call, config: IntegrationConfig) -> RetryBudget:
-    return RetryBudget.start(
-        call.method, config.retry_count, config.retry_delay, config.retry_max_delay, config.deadline
-    )
+    return RetryBudget.start(call.method, config.retry_count, config.retry_backoff, config.deadline)
 
 
 def _attempt_timeout(budget: RetryBudget, config: IntegrationConfig) -> httpx.Timeout:

@@ -1,24 +1,32 @@
-"""Events: one envelope, one bus, bounded subscribers.
+"""Events: one envelope, one catalog of types, one bus, bounded subscribers.
 
-Publish with `await app.state.bus.publish("workflow.completed", {...})`;
-`/ws` and `/events` deliver to subscribers.
+Business code publishes through the bus it is given (`await
+self.bus.publish(ORDER_SHIPPED, {...})`, see `catalog.py`); `/ws` and
+`/events` deliver to subscribers. This module stays light (no settings, no
+server stack) so the client package can use the envelope and the catalog;
+the bus itself is in `bus.py` and its backends.
 """
 
-from .bus import BusUnavailable, EventBus, announce, open_bus, refuse_memory_bus_with_workers, worker_count
+from .catalog import (
+    CATALOG,
+    COMPONENT_HEALTH_CHANGED,
+    COMPONENT_REGISTERED,
+    COMPONENT_STARTED,
+    COMPONENT_STOPPING,
+    EventType,
+)
 from .envelope import Event, InvalidEventType, Pattern, check_event_type, parse_patterns
-from .subscription import Subscription
 
 __all__ = [
-    "BusUnavailable",
+    "CATALOG",
+    "COMPONENT_HEALTH_CHANGED",
+    "COMPONENT_REGISTERED",
+    "COMPONENT_STARTED",
+    "COMPONENT_STOPPING",
     "Event",
-    "EventBus",
+    "EventType",
     "InvalidEventType",
     "Pattern",
-    "Subscription",
-    "announce",
     "check_event_type",
-    "open_bus",
     "parse_patterns",
-    "refuse_memory_bus_with_workers",
-    "worker_count",
 ]

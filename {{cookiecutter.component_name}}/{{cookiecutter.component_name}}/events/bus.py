@@ -1,9 +1,9 @@
-"""The bus every publisher and subscriber talks to, and how one is chosen.
+"""Which bus this process uses, and the checks and announcements around it.
 
 `open_bus(settings)` picks the backend named by `<NAME>_EVENT_BUS`. The Redis
 backend is imported by module name only when asked for, so a component
 generated with `event_bus=memory` (which has no `redis_bus.py`) never
-imports Redis.
+imports Redis; it imports `backend.py`, not this module, so there is no cycle.
 """
 
 from __future__ import annotations
@@ -14,44 +14,12 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
-from ..lifecycle import DependencyReport
 from ..settings import Settings, SettingsError, env_name
-from .envelope import Event, Pattern
+from .backend import BusUnavailable, EventBus
+from .catalog import EventType
 from .memory_bus import MemoryBus
-from .subscription import Subscription
-
-
-class BusUnavailable(RuntimeError):
-    """The backend cannot take the event right now (e.g. Redis is down)."""
-
-
-class EventBus(Protocol):
-    instance: str
-
-    async def publish(self, event_type: str, data: Any = None) -> Event:
-        """Stamp `id`, `source` and `time`, and deliver to every matching subscriber."""
-        ...
-
-    async def subscribe(
-        self, patterns: Sequence[Pattern], *, channel: str, queue_size: int, after: str | None = None
-    ) -> Subscription:
-        """A bounded subscription; with `after`, first the buffered events that followed that id.
-
-        When `after` cannot be honoured (too old, or from before a restart) the
-        subscription's `reset` is True and it starts with the whole buffer.
-        """
-        ...
-
-    def probe(self) -> DependencyReport: ...
-
-    async def __aenter__(self) -> EventBus: ...
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
 
 
 def instance_name(settings: Settings) -> str:
@@ -109,7 +77,7 @@ def refuse_memory_bus_with_workers(settings: Settings, workers: int) -> None:
         )
 
 
-async def announce(bus: EventBus, event_type: str, data: Any, logger: logging.Logger) -> None:
+async def announce(bus: EventBus, event_type: EventType, data: Any, logger: logging.Logger) -> None:
     """Publish a lifecycle event; a bus that is down must not stop startup or shutdown."""
     try:
         await bus.publish(event_type, data)

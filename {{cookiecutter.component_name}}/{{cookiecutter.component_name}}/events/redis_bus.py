@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from ..lifecycle import DependencyReport
 from ..observability import request_id_var
-from .bus import BusUnavailable
+from .backend import BusUnavailable
 from .envelope import Event, Pattern, check_event_type, now
 from .metrics import PUBLISHED
 from .subscription import Subscription

@@ -1,13 +1,16 @@
-"""The Hermes wire contract: routes, the token header, and how answers are read.
+"""The Hermes wire contract, without I/O: routes, the token header, each
+call's request, and how answers are read.
 
 Hermes serves its registry under `/api/` (not `/api/v1/`). Typed answers come
 back camelCase (`componentId`), plain ones snake_case: `field()` accepts both.
-Every failure becomes a `HermesError` whose `kind` says how to react.
+Every failure becomes a `HermesError` whose `kind` says how to react. The
+sync and async callers (`calls.py`) share all of this and only send.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field as dataclass_field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -46,6 +49,46 @@ class DiscoveryError(HermesError):
 
 
 REJECTED_STATUSES = frozenset({401, 403, 404, 422})
+
+
+# -- requests -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call to Hermes, described; `what` names it in error messages."""
+
+    what: str
+    method: str
+    path: str
+    params: dict[str, str] = dataclass_field(default_factory=dict)
+    json: Any = None
+    headers: dict[str, str] = dataclass_field(default_factory=dict)
+
+
+def components_request(capability: str | None = None, healthy_only: bool = False) -> Request:
+    """`GET /api/components`: the full listing, by id (the by-name route shows only a name's oldest entry)."""
+    params = {"capability": capability} if capability else {}
+    if healthy_only:
+        params["healthy_only"] = "true"
+    return Request("list components", "GET", COMPONENTS, params=params)
+
+
+def register_request(body: Mapping[str, Any]) -> Request:
+    return Request("register", "POST", REGISTER, json=dict(body))
+
+
+def heartbeat_request(component_id: str, token: str, status: Mapping[str, Any]) -> Request:
+    body = {"component_id": component_id, "status": dict(status)}
+    return Request("heartbeat", "POST", HEARTBEAT, json=body, headers={TOKEN_HEADER: token})
+
+
+def unregister_request(component_id: str, token: str) -> Request:
+    # The id goes in the query string: Hermes answers 422 to a JSON body here.
+    return Request("unregister", "POST", UNREGISTER, params={"component_id": component_id}, headers={TOKEN_HEADER: token})
+
+
+# -- answers --------------------------------------------------------------------
 
 
 def transport_error(what: str, url: str, exc: httpx.HTTPError) -> HermesError:
@@ -95,6 +138,18 @@ def component_records(body: Any, what: str) -> list[dict[str, Any]]:
     if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
         raise HermesError(f"{what}: Hermes answered an unexpected shape: {str(body)[:80]!r}", "bad_answer")
     return records
+
+
+def registration_answer(answer: Any, body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(component_id, token, answer) from a register answer; without a token the registration is useless."""
+    token = field(answer, "token") if isinstance(answer, dict) else None
+    if not isinstance(token, str) or not token:
+        raise HermesError(f"register: Hermes answered without a token: {str(answer)[:80]!r}", "bad_answer")
+    # Hermes invents an id when none was sent: its answer wins over ours.
+    component_id = field(answer, "component_id") or body.get("component_id")
+    if not isinstance(component_id, str) or not component_id:
+        raise HermesError(f"register: Hermes answered without a component id: {str(answer)[:80]!r}", "bad_answer")
+    return component_id, token, answer
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int, str]:

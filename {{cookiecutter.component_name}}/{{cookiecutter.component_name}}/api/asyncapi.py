@@ -1,18 +1,22 @@
-"""The AsyncAPI 3 description of `/ws` and `/events`, built from the settings."""
+"""`GET /api/v1/asyncapi.json`: the AsyncAPI 3 description of `/ws` and `/events`.
+
+Generated from the event catalog (`events/catalog.py`): one message per
+declared event type, with its payload schema, so the document cannot drift
+from what the component publishes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..about import VERSION
-from ..settings import Settings
+from fastapi import APIRouter
 
-# Lifecycle events every component publishes; add your own types here.
-EVENT_TYPES = {
-    "component.started": "The component finished starting and serves traffic.",
-    "component.stopping": "The component received a shutdown signal and is stopping.",
-    "component.registered": "The component registered (or registered again) with Hermes.",
-}
+from ..about import VERSION
+from ..events import CATALOG, EventType
+from ..settings import Settings
+from .deps import SettingsDep
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -39,8 +43,19 @@ STRINGS = {"type": "array", "items": STRING}
 COUNT = {"type": "integer", "minimum": 1}
 
 
+def _event_message(event_type: EventType, envelope: dict[str, Any]) -> dict[str, Any]:
+    properties = {**envelope["properties"], "type": {"const": event_type.name}, "data": dict(event_type.schema)}
+    return {
+        "name": event_type.name,
+        "title": event_type.name,
+        "description": event_type.description,
+        "payload": {**envelope, "properties": properties},
+    }
+
+
 def asyncapi_document(settings: Settings) -> dict[str, Any]:
     host = settings.base_url.split("://", 1)[1]
+    catalog = sorted(CATALOG.values())
     envelope = {
         "type": "object",
         "required": ["id", "type", "source", "time", "data"],
@@ -49,7 +64,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
             "type": {
                 "type": "string",
                 "pattern": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$",
-                "examples": list(EVENT_TYPES),
+                "examples": [event_type.name for event_type in catalog],
             },
             "source": {"type": "string", "const": settings.component_name},
             "time": {"type": "string", "format": "date-time"},
@@ -61,8 +76,8 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
         "event": {
             "name": "event",
             "title": "Event",
-            "description": "An event: its type always contains a dot. Known types: "
-            + "; ".join(f"`{name}`: {text}" for name, text in EVENT_TYPES.items()),
+            "description": "An event of any type (peers may publish their own); its type always contains a dot. "
+            "The types this component publishes have messages of their own.",
             "payload": envelope,
         },
         "subscribe": {
@@ -104,9 +119,12 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
         },
         "sseDropped": {"description": "SSE `event: dropped`", "payload": _object(["count"], count=COUNT)},
     }
-    ws_out = ["event", "subscribed", "unsubscribed", "pong", "error", "dropped"]
+    # Event types are dotted and control frames never are: the names cannot collide.
+    messages.update({event_type.name: _event_message(event_type, envelope) for event_type in catalog})
+    typed = [event_type.name for event_type in catalog]
+    ws_out = [*typed, "event", "subscribed", "unsubscribed", "pong", "error", "dropped"]
     ws_in = ["subscribe", "unsubscribe", "ping"]
-    sse_out = ["sseEvent", "sseReset", "sseDropped"]
+    sse_out = [*typed, "sseEvent", "sseReset", "sseDropped"]
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -151,3 +169,8 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
         },
         "components": {"messages": messages},
     }
+
+
+@router.get("/asyncapi.json", summary="AsyncAPI 3 description of /ws and /events")
+async def asyncapi(settings: SettingsDep) -> dict[str, Any]:
+    return asyncapi_document(settings)

@@ -17,7 +17,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .observability import request_id_var, traceparent_var
+from ..observability import request_id_var, traceparent_var
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's id is kept only if it is short and harmless in a log line.

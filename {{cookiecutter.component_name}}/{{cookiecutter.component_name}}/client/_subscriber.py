@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from ..backoff import Backoff
 from ..hermes import HermesClient
 from ._discovery import PeerAddress
 from ._errors import PeerUnavailableError
@@ -64,8 +64,7 @@ class EventIntegration:
         self.component = component
         self.handlers: dict[str, list[Handler]] = {}
         self.address = PeerAddress(component, host=host, port=port, base_url=base_url, discovery=discovery)
-        self.reconnect_delay = reconnect_delay
-        self.max_reconnect_delay = max_reconnect_delay
+        self.backoff = Backoff(reconnect_delay, max(reconnect_delay, max_reconnect_delay))
         self.open_timeout = open_timeout
         self.connections = 0  # successful subscriptions so far (1 + reconnects)
         self._closing = False
@@ -109,7 +108,7 @@ class EventIntegration:
             if self._closing:
                 break
             self._subscribed.clear()
-            await asyncio.sleep(self._backoff(failures))
+            await asyncio.sleep(self.backoff.delay(failures - 1))
 
     async def close(self) -> None:
         """Stop `connect()`: the current connection is closed and no new one is opened."""
@@ -121,10 +120,6 @@ class EventIntegration:
         """Wait until the peer has acknowledged the subscription (again after each reconnect);
         bound it with `asyncio.timeout`."""
         await self._subscribed.wait()
-
-    def _backoff(self, failures: int) -> float:
-        ceiling = min(self.max_reconnect_delay, self.reconnect_delay * 2 ** max(0, failures - 1))
-        return random.uniform(ceiling / 2, ceiling)
 
     async def _session(self) -> None:
         url = ws_url(await self.address.base_url())

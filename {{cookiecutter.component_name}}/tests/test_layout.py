@@ -1,0 +1,133 @@
+"""The package's shape holds: the client runs without the server stack, the
+component publishes only catalogued event types, one backoff policy."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import {{ cookiecutter.component_name }} as package
+from {{ cookiecutter.component_name }}.api.asyncapi import asyncapi_document
+from {{ cookiecutter.component_name }}.app import create_app
+from {{ cookiecutter.component_name }}.backoff import Backoff
+from {{ cookiecutter.component_name }}.client import Peers
+from {{ cookiecutter.component_name }}.events import CATALOG, COMPONENT_HEALTH_CHANGED, EventType
+from {{ cookiecutter.component_name }}.settings import Settings
+
+from .conftest import SettingsFactory
+from .support.servers import running_server
+
+PACKAGE_DIR = Path(package.__file__).parent
+# `POST /api/v1/events` publishes whatever valid type a peer sends: the one exception.
+OPEN_PUBLISHER = PACKAGE_DIR / "api" / "publish.py"
+SERVER_STACK = ("fastapi", "starlette", "uvicorn", "pydantic_settings", f"{package.__name__}.settings")
+
+
+def test_the_client_package_imports_without_the_server_stack() -> None:
+    code = f"import json, sys; import {package.__name__}.client; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(result.stdout)
+    assert [name for name in loaded if name.split(".")[0] in SERVER_STACK or name in SERVER_STACK] == []
+
+
+def _call_sites(tree: ast.AST) -> Iterator[tuple[ast.Call, ast.expr | None, set[str]]]:
+    """Each `publish(type, ...)` / `announce(bus, type, ...)` call, its type argument, and the
+    enclosing function's parameters annotated `EventType` (the type checker vouches for those)."""
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        typed = {
+            argument.arg
+            for argument in function.args.args + function.args.kwonlyargs
+            if isinstance(argument.annotation, ast.Name) and argument.annotation.id == "EventType"
+        }
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Call):
+                continue
+            callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            position = {"publish": 0, "announce": 1}.get(str(callee))
+            if position is not None:
+                yield node, node.args[position] if len(node.args) > position else None, typed
+
+
+def _resolve(expression: ast.expr, namespace: dict[str, Any]) -> Any:
+    if isinstance(expression, ast.Name):
+        return namespace.get(expression.id)
+    if isinstance(expression, ast.Attribute):
+        owner = _resolve(expression.value, namespace)
+        return getattr(owner, expression.attr, None)
+    return None
+
+
+def uncatalogued_publishes(source: str, namespace: dict[str, Any]) -> list[str]:
+    problems = []
+    for call, argument, typed in _call_sites(ast.parse(source)):
+        if isinstance(argument, ast.Name) and argument.id in typed:
+            continue
+        value = _resolve(argument, namespace) if argument is not None else None
+        if not (isinstance(value, EventType) and CATALOG.get(value.name) is value):
+            problems.append(f"line {call.lineno}: {ast.unparse(call)}")
+    return problems
+
+
+def test_the_package_publishes_only_catalogued_event_types() -> None:
+    problems = []
+    for source in sorted(PACKAGE_DIR.rglob("*.py")):
+        if source == OPEN_PUBLISHER:
+            continue
+        relative = source.relative_to(PACKAGE_DIR).with_suffix("")
+        parts = [part for part in relative.parts if part != "__init__"]
+        module = importlib.import_module(".".join([package.__name__, *parts]))
+        problems += [f"{source.name} {problem}" for problem in uncatalogued_publishes(source.read_text(), vars(module))]
+    assert problems == []
+
+
+def test_the_catalog_check_refuses_a_string_published_directly() -> None:
+    source = "async def f(bus):\n    await bus.publish('order.shipped', {})\n"
+    assert uncatalogued_publishes(source, {}) == ["line 2: bus.publish('order.shipped', {})"]
+
+
+def test_an_event_type_declared_twice_differently_is_refused() -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+        EventType(COMPONENT_HEALTH_CHANGED.name, "something else")
+
+
+def test_the_asyncapi_document_has_a_message_per_catalogued_type(make_settings: SettingsFactory) -> None:
+    messages = asyncapi_document(make_settings())["components"]["messages"]
+    for event_type in CATALOG.values():
+        message = messages[event_type.name]
+        assert message["description"] == event_type.description
+        assert message["payload"]["properties"]["type"] == {"const": event_type.name}
+    assert "component.health_changed" in messages
+
+
+def test_backoff_stays_jittered_once_capped() -> None:
+    backoff = Backoff(initial=0.5, maximum=5.0)
+    capped = [backoff.delay(attempt) for attempt in range(10, 30)]
+    assert all(2.5 <= wait <= 5.0 for wait in capped)
+    assert len(set(capped)) > 10  # clients retrying after one outage do not fall into step
+
+
+def test_backoff_grows_from_its_initial_wait() -> None:
+    backoff = Backoff(initial=0.1, maximum=10.0, jitter=0.0)
+    assert [backoff.delay(attempt) for attempt in range(4)] == [0.1, 0.2, 0.4, 0.8]
+
+
+def test_the_service_is_built_at_startup_with_the_bus_and_the_peers(settings: Settings) -> None:
+    app = create_app(settings)
+    assert not hasattr(app.state, "service")  # nothing is built before the lifespan runs
+    with running_server(app) as url:
+        service = app.state.service
+        assert service.bus is app.state.bus
+        assert isinstance(service.peers, Peers)
+        answer = httpx.post(f"{url}/api/v1/process", json={"input": [1, 2]}, timeout=10)
+        assert answer.json()["result"]["processed_by"] == package.__name__

@@ -1,0 +1,117 @@
+"""The one way this package talks to Hermes: `HermesCalls` (blocking) and its
+twin `AsyncHermesCalls`, each wrapping one httpx client.
+
+As with httpx's own `Client` and `AsyncClient`, the twins share everything
+that is not I/O: `protocol` builds each request and reads each answer; the
+twins only send. Nothing here caches or retries: the registrar decides when
+to call again, the discovery directory what to remember. The doctor uses the
+blocking twin, the registrar and async discovery the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from .protocol import (
+    Request,
+    component_records,
+    components_request,
+    decode,
+    heartbeat_request,
+    register_request,
+    registration_answer,
+    transport_error,
+    unregister_request,
+)
+
+DEFAULT_TIMEOUT = 5.0
+HEALTHY: Mapping[str, Any] = {"status": "healthy"}
+
+Registered = tuple[str, str, dict[str, Any]]
+"""(component_id, token, Hermes' whole answer)."""
+
+
+class HermesCalls:
+    """Blocking calls to the Hermes at `base_url`; close it, or use it as a context manager."""
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
+        request = components_request(capability, healthy_only)
+        return component_records(self._send(request), request.what)
+
+    def register(self, body: Mapping[str, Any]) -> Registered:
+        return registration_answer(self._send(register_request(body)), body)
+
+    def heartbeat(self, component_id: str, token: str, status: Mapping[str, Any] = HEALTHY) -> None:
+        self._send(heartbeat_request(component_id, token, status))
+
+    def unregister(self, component_id: str, token: str) -> None:
+        self._send(unregister_request(component_id, token))
+
+    def _send(self, request: Request) -> Any:
+        try:
+            response = self._http.request(
+                request.method, request.path, params=request.params, json=request.json, headers=request.headers
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(request.what, self.base_url, exc) from None
+        return decode(response, request.what)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HermesCalls:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncHermesCalls:
+    """`HermesCalls` for coroutines. Its connections belong to the event loop that first uses it."""
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+
+    async def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
+        request = components_request(capability, healthy_only)
+        return component_records(await self._send(request), request.what)
+
+    async def register(self, body: Mapping[str, Any]) -> Registered:
+        return registration_answer(await self._send(register_request(body)), body)
+
+    async def heartbeat(self, component_id: str, token: str, status: Mapping[str, Any] = HEALTHY) -> None:
+        await self._send(heartbeat_request(component_id, token, status))
+
+    async def unregister(self, component_id: str, token: str) -> None:
+        await self._send(unregister_request(component_id, token))
+
+    async def _send(self, request: Request) -> Any:
+        try:
+            response = await self._http.request(
+                request.method, request.path, params=request.params, json=request.json, headers=request.headers
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(request.what, self.base_url, exc) from None
+        return decode(response, request.what)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncHermesCalls:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
