@@ -3,18 +3,28 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The dev tools, for the tests and lint; the demo needs only cookiecutter
+# (the component's runtime arrives when the demo installs the bake).
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
+OWN_CODE := hooks tooling tests scripts benchmarks local_extensions.py
 
 .PHONY: demo test test-quick lint format clean
 
-$(STAMP): requirements-dev.txt constraints.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
-	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+$(DEMO_STAMP): constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet cookiecutter -c constraints.txt
+	touch $@
+
+$(STAMP): requirements-dev.txt constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+demo: $(DEMO_STAMP)
+	$(BIN)/python -m scripts.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -23,12 +33,12 @@ test-quick: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check hooks tests scripts benchmarks local_extensions.py
-	$(BIN)/python -m ruff format --check hooks tests scripts benchmarks local_extensions.py
-	$(BIN)/python -m mypy hooks tests scripts benchmarks local_extensions.py
+	$(BIN)/python -m ruff check $(OWN_CODE)
+	$(BIN)/python -m ruff format --check $(OWN_CODE)
+	$(BIN)/python -m mypy $(OWN_CODE)
 
 format: $(STAMP)
-	$(BIN)/python scripts/format_template.py
+	$(BIN)/python -m scripts.format_template
 
 clean:
 	rm -rf $(VENV) build

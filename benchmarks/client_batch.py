@@ -12,7 +12,7 @@ process. Both sides send the same 250 items in batches of 100:
 Reported: time from the first `add_item` until every item is processed,
 as items/s, median of several rounds, and the ratio in the same run.
 
-Usage: python benchmarks/client_batch.py [--items 250] [--rounds 5]
+Usage: python -m benchmarks.client_batch [--items 250] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import time
 from typing import Any
 
 import httpx
-from client_peer import baked_component, serving
+
+from benchmarks.client_peer import baked_component, serving
 
 
 class GuideBatchIntegration:

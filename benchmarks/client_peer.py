@@ -8,38 +8,27 @@ runs that component as a separate process and yields its base URL.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-from cookiecutter.main import cookiecutter
+from tooling import DEFAULT_NAME, bake, free_port, wait_for_http
 
-ROOT = Path(__file__).resolve().parent.parent
-NAME = "my_component"
+NAME = DEFAULT_NAME
 
 
 @contextmanager
 def baked_component() -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=tmp))
+        project = bake(Path(tmp))
         sys.path.insert(0, str(project))
         try:
             yield project
         finally:
             sys.path.remove(str(project))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -56,16 +45,7 @@ def serving(project: Path) -> Iterator[str]:
     process = subprocess.Popen(command, cwd=project, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the peer component did not start")
-            time.sleep(0.1)
+        wait_for_http(f"{url}/health", timeout=30, process=process)
         yield url
     finally:
         process.terminate()

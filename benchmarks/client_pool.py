@@ -11,7 +11,7 @@ the guide's pattern measured in the same run):
 
 Each runs sequentially (one caller) and at concurrency 20.
 
-Usage: python benchmarks/client_pool.py [--calls 400] [--rounds 3]
+Usage: python -m benchmarks.client_pool [--calls 400] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from client_peer import baked_component, serving
+
+from benchmarks.client_peer import baked_component, serving
 
 BODY = {"input": {"text": "hello", "n": 1}}
 Call = Callable[[], Awaitable[Any]]

@@ -17,7 +17,7 @@ against a baseline measured in the same run:
 Subscribers and publisher share one client process; server and client share
 the machine's cores, so read the ratios, not the absolute figures.
 
-Usage: python benchmarks/events_fanout.py [--rounds 20] [--sizes 100,1000] [--events 20000]
+Usage: python -m benchmarks.events_fanout [--rounds 20] [--sizes 100,1000] [--events 20000]
 Needs redis-server on PATH for the Redis rows (apt-get install -y redis-server).
 """
 
@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,9 +39,8 @@ from typing import Any
 
 import httpx
 import websockets
-from cookiecutter.main import cookiecutter
 
-ROOT = Path(__file__).resolve().parent.parent
+from tooling import DEFAULT_NAME, bake, free_port, wait_for_http
 
 VARIANTS_MODULE = textwrap.dedent(
     """
@@ -108,13 +106,6 @@ VARIANTS_MODULE = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -126,7 +117,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
-            "PYTHONPATH": f"{workdir}:{workdir / 'my_component'}",
+            "PYTHONPATH": f"{workdir}:{workdir / DEFAULT_NAME}",
             "MY_COMPONENT_HERMES_ENABLED": "false",
         }
         self.process = subprocess.Popen(
@@ -148,15 +139,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{self.url}/docs", timeout=1.0)
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_for_http(f"{self.url}/docs", timeout=30, process=self.process)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -340,9 +323,9 @@ def main() -> int:
     sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir), extra_context={"event_bus": "redis"})
+        project = bake(workdir, {"event_bus": "redis"})
         (workdir / "variants.py").write_text(VARIANTS_MODULE)
-        sys.path[:0] = [str(workdir / "my_component")]
+        sys.path[:0] = [str(project)]
 
         print("Fan-out latency: one event to N subscribers, from POST to receipt (ms)")
         print(f"{'variant':<44}{'N':>6}{'p50':>9}{'p99':>9}{'p50 ratio':>11}")

@@ -14,7 +14,7 @@ requests/s and as a ratio to the bare app measured in the same run:
 - component on asyncio+h11: the generated app without uvloop and httptools;
 - component GET /health: the real health route (status, dependencies, uptime).
 
-Usage: python benchmarks/http_stack.py [--seconds 5] [--rounds 2] [--connections 32]
+Usage: python -m benchmarks.http_stack [--seconds 5] [--rounds 2] [--connections 32]
 """
 
 from __future__ import annotations
@@ -23,19 +23,14 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
-import httpx
-from cookiecutter.main import cookiecutter
-
-ROOT = Path(__file__).resolve().parent.parent
+from tooling import DEFAULT_NAME, bake, free_port, wait_for_http
 
 VARIANTS_MODULE = textwrap.dedent(
     """
@@ -87,16 +82,9 @@ VARIANTS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def measure(workdir: Path, factory: str, path: str, extra: tuple[str, ...], seconds: int, connections: int) -> float:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{workdir}:{workdir / 'my_component'}"}
+    env = {**os.environ, "PYTHONPATH": f"{workdir}:{workdir / DEFAULT_NAME}"}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -117,15 +105,7 @@ def measure(workdir: Path, factory: str, path: str, extra: tuple[str, ...], seco
     )
     try:
         url = f"http://127.0.0.1:{port}{path}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url, timeout=1.0)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_for_http(url, timeout=20, process=server)
         # Pin the load generator to its own core where the machine allows it.
         wrk = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
         if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
@@ -150,7 +130,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir))
+        bake(workdir)
         (workdir / "variants.py").write_text(VARIANTS_MODULE)
         results: dict[str, list[float]] = {label: [] for label, *_ in VARIANTS}
         for _ in range(args.rounds):

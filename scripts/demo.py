@@ -36,8 +36,9 @@ def install(project: Path) -> None:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, uvicorn's quiet stop (SIGINT would end in a KeyboardInterrupt traceback)."""
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -10,9 +10,9 @@ import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.settings import Settings, load_settings
-from .support.servers import running_server
 
 from .support.event_clients import DEADLINE
+from .support.servers import running_server
 
 # The local Hermes fixtures (`local_hermes`, `local_hermes_factory`).
 pytest_plugins = ["tests.support.plugin"]

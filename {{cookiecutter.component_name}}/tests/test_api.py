@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
-from .support.servers import running_server
 
 from .conftest import SettingsFactory
+from .support.servers import running_server
 
 
 async def test_health_reports_identity_and_status(client: httpx.AsyncClient) -> None:

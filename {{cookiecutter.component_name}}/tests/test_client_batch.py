@@ -20,6 +20,7 @@ from {{ cookiecutter.component_name }}.client import (
     IntegrationConfig,
     PeerHTTPError,
 )
+
 from .support.servers import free_port, running_server
 
 FAST = IntegrationConfig(timeout=5.0, retry_count=0, batch_linger=0.02)

@@ -25,9 +25,9 @@ from {{ cookiecutter.component_name }}.client import (
 from {{ cookiecutter.component_name }}.client._config import ENV_NAMES
 from {{ cookiecutter.component_name }}.client._pool import _async_clients, async_client, sync_client
 from {{ cookiecutter.component_name }}.observability import request_id_var, traceparent_var
-from .support.servers import free_port
 
 from .support.peers import Step, flaky_peer
+from .support.servers import free_port
 
 FAST = IntegrationConfig(timeout=2.0, retry_count=0, retry_delay=0.01)
 

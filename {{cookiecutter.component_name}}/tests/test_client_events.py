@@ -17,10 +17,10 @@ from starlette.routing import Route
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client import EventIntegration, StreamIntegration
 from {{ cookiecutter.component_name }}.settings import Settings
-from .support.servers import free_port, running_server
-from .support.waiting import aeventually
 
 from .conftest import SettingsFactory
+from .support.servers import free_port, running_server
+from .support.waiting import aeventually
 
 
 async def publish(base_url: str, event_type: str, data: dict[str, Any]) -> str:

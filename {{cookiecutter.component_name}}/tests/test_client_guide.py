@@ -36,12 +36,12 @@ from {{ cookiecutter.component_name }}.client import (
     VersionedIntegration,
     close_pools,
 )
+
+from .conftest import SettingsFactory
 from .support.hermes import LocalHermes
+from .support.peers import FlakyPeer, Step
 from .support.servers import free_port, running_server
 from .support.waiting import eventually
-
-from .support.peers import FlakyPeer, Step
-from .conftest import SettingsFactory
 
 ANSWER = {"text": "Quantum computers use qubits."}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from {{ cookiecutter.component_name }}.client import HealthMonitor, IntegrationConfig
-from .support.servers import free_port
 
 from .support.peers import Step, flaky_peer
+from .support.servers import free_port
 
 
 async def test_each_component_gets_its_status_from_one_concurrent_round(base_url: str) -> None:

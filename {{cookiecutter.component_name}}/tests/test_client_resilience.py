@@ -20,9 +20,9 @@ from {{ cookiecutter.component_name }}.client import (
     PeerTimeoutError,
     PeerUnavailableError,
 )
-from .support.servers import free_port, running_server
 
 from .support.peers import FlakyPeer, Step, flaky_peer, resetting_peer
+from .support.servers import free_port, running_server
 
 
 def fast(**overrides: Any) -> IntegrationConfig:

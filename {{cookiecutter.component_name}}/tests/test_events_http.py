@@ -17,9 +17,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from .support.servers import ComponentProcess
-
 from .support.event_clients import DEADLINE, metric, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
+from .support.servers import ComponentProcess
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = PACKAGE.upper() + "_"
@@ -105,6 +104,7 @@ async def test_metrics_stream_sends_live_figures_until_the_client_leaves(
     make_settings: Any,
 ) -> None:
     from {{ cookiecutter.component_name }}.app import create_app
+
     from .support.servers import running_server
 
     with running_server(create_app(make_settings(metrics_stream_interval=0.1))) as url:

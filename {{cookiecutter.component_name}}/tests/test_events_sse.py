@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
-from .support.servers import running_server
 
 from .conftest import SettingsFactory
 from .support.event_clients import DEADLINE, SseEvent, metric, next_sse, publish, sse_events
+from .support.servers import running_server
 
 
 @pytest.fixture

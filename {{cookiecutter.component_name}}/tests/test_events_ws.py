@@ -14,10 +14,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from {{ cookiecutter.component_name }}.app import create_app
-from .support.servers import running_server
 
 from .conftest import SettingsFactory
 from .support.event_clients import DEADLINE, RawWebSocket, metric, publish, recv_frame, subscribe, ws_url
+from .support.servers import running_server
 
 
 @pytest.fixture

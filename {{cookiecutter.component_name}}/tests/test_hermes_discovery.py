@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from {{ cookiecutter.component_name }}.hermes import DiscoveryError, HermesClient, ServiceInstance
-from {{ cookiecutter.component_name }}.settings import Settings
-from .support.hermes import LocalHermes
-from .support.servers import free_port
-from .support.hermes import FaultMode
 
-SettingsFactory = Callable[..., Settings]
+from .support.hermes import FaultMode, LocalHermes
+from .support.servers import free_port
+
+PREFIX = "{{ cookiecutter.component_name | upper }}_"
 
 RHETOR = {
     "component": "rhetor",
@@ -28,9 +30,17 @@ RHETOR = {
 }
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """No `.env` and no stray address variables: each test sets what it needs."""
+    monkeypatch.chdir(str(tmp_path))
+    for name in ("HERMES_URL", "HERMES_HOST", "HERMES_PORT", "TEKTON_HOST", "RHETOR_HOST", "RHETOR_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
-def hermes_client(local_hermes: LocalHermes, settings: Settings) -> Iterator[HermesClient]:
-    with HermesClient(settings, base_url=local_hermes.url) as client:
+def hermes_client(local_hermes: LocalHermes) -> Iterator[HermesClient]:
+    with HermesClient(local_hermes.url) as client:
         yield client
 
 
@@ -106,8 +116,8 @@ def test_client_reads_hermes_address_from_the_environment(monkeypatch: pytest.Mo
     assert HermesClient(host="h", port=9001).base_url == "http://h:9001"  # the guide's constructor
 
 
-def test_constructor_does_no_network_io(settings: Settings) -> None:
-    client = HermesClient(settings, base_url=down_url())  # nothing listens there: still fine
+def test_constructor_does_no_network_io() -> None:
+    client = HermesClient(down_url())  # nothing listens there: still fine
     assert client.cache_ttl == 30.0
 
 
@@ -126,61 +136,57 @@ async def test_answers_come_from_the_cache_within_the_ttl(
     assert local_hermes.registry.count("/api/components") == calls
 
 
-def test_an_expired_cache_entry_asks_hermes_again(local_hermes: LocalHermes, settings: Settings) -> None:
+def test_an_expired_cache_entry_asks_hermes_again(local_hermes: LocalHermes) -> None:
     register(local_hermes, "rhetor", "http://127.0.0.1:8003")
-    with HermesClient(settings, base_url=local_hermes.url, cache_ttl=0) as client:
+    with HermesClient(local_hermes.url, cache_ttl=0) as client:
         client.resolve_sync("rhetor")
         register(local_hermes, "rhetor", "http://127.0.0.1:9003")  # moved
         assert client.resolve_sync("rhetor").port == 9003
 
 
-def test_last_known_good_answer_is_used_while_hermes_is_down(local_hermes: LocalHermes, settings: Settings) -> None:
+def test_last_known_good_answer_is_used_while_hermes_is_down(local_hermes: LocalHermes) -> None:
     register(local_hermes, "sophia", "http://10.1.1.1:9014")
-    with HermesClient(settings, base_url=local_hermes.url, cache_ttl=0, timeout=1) as client:
+    with HermesClient(local_hermes.url, cache_ttl=0, timeout=1) as client:
         assert client.resolve_sync("sophia").host == "10.1.1.1"
         local_hermes.stop()
         assert client.resolve_sync("sophia").host == "10.1.1.1"
 
 
 @pytest.mark.parametrize("mode", ["500", "html", "truncated", "reset"])
-async def test_last_known_good_answer_survives_bad_hermes_answers(
-    local_hermes: LocalHermes, settings: Settings, mode: FaultMode
-) -> None:
+async def test_last_known_good_answer_survives_bad_hermes_answers(local_hermes: LocalHermes, mode: FaultMode) -> None:
     register(local_hermes, "sophia", "http://10.1.1.1:9014")
-    async with HermesClient(settings, base_url=local_hermes.url, cache_ttl=0, timeout=1) as client:
+    async with HermesClient(local_hermes.url, cache_ttl=0, timeout=1) as client:
         assert (await client.resolve("sophia")).host == "10.1.1.1"
         local_hermes.fail(mode)
         assert (await client.resolve("sophia")).host == "10.1.1.1"
 
 
-def test_a_component_hermes_no_longer_lists_is_not_served_from_the_cache(
-    local_hermes: LocalHermes, settings: Settings
-) -> None:
+def test_a_component_hermes_no_longer_lists_is_not_served_from_the_cache(local_hermes: LocalHermes) -> None:
     register(local_hermes, "peerx", "http://127.0.0.1:9123")
-    with HermesClient(settings, base_url=local_hermes.url, cache_ttl=0) as client:
+    with HermesClient(local_hermes.url, cache_ttl=0) as client:
         client.resolve_sync("peerx")
         local_hermes.restart()
         with pytest.raises(DiscoveryError, match="does not list 'peerx'"):
             client.resolve_sync("peerx")
 
 
-def test_static_fallback_from_peer_host_and_port(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+def test_static_fallback_from_peer_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PEER_X_HOST", "peer.example")
     monkeypatch.setenv("PEER_X_PORT", "9123")
-    with HermesClient(settings, base_url=down_url(), timeout=1) as client:
+    with HermesClient(down_url(), timeout=1) as client:
         instance = client.resolve_sync("peer-x")
     assert (instance.host, instance.port, instance.base_url) == ("peer.example", 9123, "http://peer.example:9123")
 
 
-def test_static_fallback_uses_the_known_tekton_port_and_tekton_host(make_settings: SettingsFactory) -> None:
-    settings = make_settings(tekton_host="tekton.example")
-    with HermesClient(settings, base_url=down_url(), timeout=1) as client:
+def test_static_fallback_uses_the_known_tekton_port_and_tekton_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEKTON_HOST", "tekton.example")
+    with HermesClient(down_url(), timeout=1) as client:
         info = client.discover_component("rhetor")
     assert (info["host"], info["port"]) == ("tekton.example", 8003)
 
 
-def test_unknown_component_raises_discovery_error_naming_the_fix(settings: Settings) -> None:
-    with HermesClient(settings, base_url=down_url(), timeout=1) as client, pytest.raises(DiscoveryError) as caught:
+def test_unknown_component_raises_discovery_error_naming_the_fix() -> None:
+    with HermesClient(down_url(), timeout=1) as client, pytest.raises(DiscoveryError) as caught:
         client.resolve_sync("nosuch")
     assert "NOSUCH_PORT" in str(caught.value)
     assert "did not answer" in str(caught.value)
@@ -222,3 +228,40 @@ def test_a_stale_instance_is_used_when_it_is_the_only_one(
 def test_both_key_casings_are_accepted(record: dict[str, object]) -> None:
     instance = ServiceInstance.from_record(record)
     assert (instance.component_id, instance.host, instance.port, instance.capabilities) == ("a-1", "h", 9001, ("x",))
+
+
+# -- independent of this component's settings --------------------------------------------
+
+
+def test_a_bad_variable_of_this_component_does_not_break_discovery(
+    monkeypatch: pytest.MonkeyPatch, local_hermes: LocalHermes
+) -> None:
+    monkeypatch.setenv(f"{PREFIX}PORT", "abc")  # would fail the settings; discovery does not read them
+    monkeypatch.setenv("HERMES_URL", local_hermes.url)
+    register(local_hermes, "rhetor", "http://127.0.0.1:8003")
+    with HermesClient() as client:
+        assert client.discover_component("rhetor")["port"] == 8003
+
+
+def test_a_bad_variable_of_this_component_does_not_break_the_static_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{PREFIX}PORT", "abc")
+    monkeypatch.setenv("HERMES_URL", down_url())
+    with HermesClient(timeout=1) as client:
+        assert client.resolve_sync("rhetor").port == 8003
+
+
+def test_a_bad_peer_port_is_named_in_the_discovery_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEER_X_PORT", "abc")
+    with HermesClient(down_url(), timeout=1) as client, pytest.raises(DiscoveryError, match="PEER_X_PORT='abc'"):
+        client.resolve_sync("peer-x")
+
+
+def test_importing_hermes_loads_neither_the_settings_nor_the_server_stack() -> None:
+    package = "{{ cookiecutter.component_name }}"
+    heavy = [f"{package}.settings", f"{package}.hermes.registrar", "pydantic_settings", "fastapi", "starlette"]
+    script = f"import sys, {package}.hermes; print([m for m in {heavy!r} if m in sys.modules])"
+    project = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"

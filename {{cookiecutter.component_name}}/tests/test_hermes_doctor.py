@@ -14,6 +14,7 @@ import httpx
 
 from {{ cookiecutter.component_name }}.doctor import run_doctor
 from {{ cookiecutter.component_name }}.settings import Settings
+
 from .support.hermes import LocalHermes
 from .support.servers import free_port
 

@@ -12,9 +12,7 @@ import httpx
 import pytest
 
 from .support.hermes import LocalHermes
-
 from .support.servers import free_port
-
 from .support.waiting import eventually
 
 BODY = {"component_id": "peer-1", "name": "peer", "version": "1.0", "type": "service", "endpoint": "http://h:9001"}

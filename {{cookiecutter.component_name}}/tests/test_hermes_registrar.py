@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from {{ cookiecutter.component_name }}.app import create_app
-from {{ cookiecutter.component_name }}.hermes import Registrar
-from {{ cookiecutter.component_name }}.hermes.registrar import backoff
+from {{ cookiecutter.component_name }}.hermes.registrar import Registrar, registration_backoff
 from {{ cookiecutter.component_name }}.settings import Settings
+
 from .support.hermes import LocalHermes
 from .support.servers import ComponentProcess, free_port, running_server
 from .support.waiting import eventually
@@ -174,8 +174,15 @@ def test_a_failed_token_renewal_keeps_heartbeating_so_expiry_is_noticed(
 
 
 def test_backoff_stays_within_its_cap_after_any_number_of_attempts() -> None:
+    backoff = registration_backoff(30.0)
     for attempt in (0, 1, 10, 1023, 1024, 10**6):
-        assert 0 < backoff(attempt, 30.0) <= 30.0
+        assert 0 < backoff.delay(attempt) <= 30.0
+
+
+def test_backoff_accepts_a_cap_below_the_first_wait() -> None:
+    # Tests and impatient deployments set `<NAME>_REGISTER_RETRY_MAX` under half a second.
+    backoff = registration_backoff(0.2)
+    assert all(0 < backoff.delay(attempt) <= 0.2 for attempt in range(5))
 
 
 def test_two_instances_of_one_component_coexist_in_the_registry(

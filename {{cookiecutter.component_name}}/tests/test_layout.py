@@ -39,6 +39,53 @@ def test_the_client_package_imports_without_the_server_stack() -> None:
     assert [name for name in loaded if name.split(".")[0] in SERVER_STACK or name in SERVER_STACK] == []
 
 
+def _module_name(source: Path) -> str:
+    parts = [part for part in source.relative_to(PACKAGE_DIR).with_suffix("").parts if part != "__init__"]
+    return ".".join([package.__name__, *parts])
+
+
+def _imports(source: Path, modules: set[str]) -> set[str]:
+    """The package modules `source` imports, `importlib.import_module(f"{__package__}.x")` included."""
+    name = _module_name(source)
+    here = name if source.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = here.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            # `from . import protocol` imports the submodule, not its (already running) package.
+            submodules = {f"{module}.{alias.name}" for alias in node.names} & modules
+            found.update(submodules or {module})
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.JoinedStr) and ast.unparse(node).startswith("f'{__package__}."):
+            found.add(here + ast.unparse(node)[len("f'{__package__}") : -1])
+    return found
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    sources = {_module_name(source): source for source in PACKAGE_DIR.rglob("*.py")}
+    modules = set(sources)
+    graph = {name: sorted(_imports(source, modules) & modules - {name}) for name, source in sources.items()}
+    assert graph[f"{package.__name__}.events.bus"], "the import graph lost the event bus's imports"
+
+    def back_edge(start: str, path: list[str], done: set[str]) -> list[str] | None:
+        """A path that comes back to a module still on `path` (depth first; `done` has no cycle below)."""
+        for target in graph[start]:
+            if target in path:
+                return [*path[path.index(target) :], target]
+            if target not in done:
+                found = back_edge(target, [*path, target], done)
+                if found:
+                    return found
+        done.add(start)
+        return None
+
+    done: set[str] = set()
+    cycles = [back_edge(name, [name], done) for name in sorted(graph) if name not in done]
+    assert [cycle for cycle in cycles if cycle] == []
+
+
 def _call_sites(tree: ast.AST) -> Iterator[tuple[ast.Call, ast.expr | None, set[str]]]:
     """Each `publish(type, ...)` / `announce(bus, type, ...)` call, its type argument, and the
     enclosing function's parameters annotated `EventType` (the type checker vouches for those)."""
@@ -84,9 +131,7 @@ def test_the_package_publishes_only_catalogued_event_types() -> None:
     for source in sorted(PACKAGE_DIR.rglob("*.py")):
         if source == OPEN_PUBLISHER:
             continue
-        relative = source.relative_to(PACKAGE_DIR).with_suffix("")
-        parts = [part for part in relative.parts if part != "__init__"]
-        module = importlib.import_module(".".join([package.__name__, *parts]))
+        module = importlib.import_module(_module_name(source))
         problems += [f"{source.name} {problem}" for problem in uncatalogued_publishes(source.read_text(), vars(module))]
     assert problems == []
 

@@ -12,11 +12,11 @@ import pytest
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client._pool import async_client
 from {{ cookiecutter.component_name }}.hermes.registrar import Registrar
+
+from .conftest import SettingsFactory
 from .support.hermes import LocalHermes
 from .support.servers import ComponentProcess, running_server
 from .support.waiting import eventually
-
-from .conftest import SettingsFactory
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 

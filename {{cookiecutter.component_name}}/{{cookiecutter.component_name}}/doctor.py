@@ -15,17 +15,8 @@ from typing import Any, TextIO
 
 import httpx
 
-from .hermes.protocol import (
-    COMPONENTS,
-    REGISTER,
-    TOKEN_HEADER,
-    UNREGISTER,
-    HermesError,
-    component_records,
-    decode,
-    field,
-    transport_error,
-)
+from .hermes.calls import HermesCalls
+from .hermes.protocol import HermesError, field
 from .hermes.registration import registration_body
 from .settings import Settings, env_name
 
@@ -56,10 +47,10 @@ class Doctor:
         if not s.hermes_enabled:
             self.warn(f"Hermes is disabled ({env_name('hermes_enabled')}=false): peers will not find this component")
         else:
-            with httpx.Client(base_url=s.hermes_base_url, timeout=s.hermes_timeout) as http:
-                records = self.check_hermes(http)
+            with HermesCalls(s.hermes_base_url, timeout=s.hermes_timeout) as hermes:
+                records = self.check_hermes(hermes)
                 if records is not None:
-                    self.check_registration(http)
+                    self.check_registration(hermes)
                     self.list_known(records)
         print("all good" if not self.problems else f"{self.problems} problem(s) found", file=self.out)
         return 1 if self.problems else 0
@@ -88,39 +79,25 @@ class Doctor:
             return False
         return isinstance(body, dict) and body.get("component") == self.settings.component_name.lower()
 
-    def check_hermes(self, http: httpx.Client) -> list[dict[str, Any]] | None:
-        url = self.settings.hermes_base_url
+    def check_hermes(self, hermes: HermesCalls) -> list[dict[str, Any]] | None:
         try:
-            try:
-                response = http.get(COMPONENTS)
-            except httpx.HTTPError as exc:
-                raise transport_error("list components", url, exc) from None
-            records = component_records(decode(response, "list components"), "list components")
+            records = hermes.components()
         except HermesError as exc:
             self.fail(
                 f"Hermes: {exc}",
                 f"start Hermes, or set {env_name('hermes_url')} (or HERMES_HOST/HERMES_PORT) to where it runs",
             )
             return None
-        self.ok(f"Hermes answers at {url} ({len(records)} component(s) registered)")
+        self.ok(f"Hermes answers at {hermes.base_url} ({len(records)} component(s) registered)")
         return records
 
-    def check_registration(self, http: httpx.Client) -> None:
+    def check_registration(self, hermes: HermesCalls) -> None:
         """Register a throwaway id and remove it again, so the real entry is left alone."""
         throwaway = f"{self.settings.component_id}-doctor-{os.getpid()}"
         body = {**registration_body(self.settings), "component_id": throwaway}
         try:
-            try:
-                answer = decode(http.post(REGISTER, json=body), "register")
-                token = field(answer, "token") if isinstance(answer, dict) else None
-                if not token:
-                    raise HermesError(f"register: no token in Hermes' answer {str(answer)[:80]!r}", "bad_answer")
-                decode(
-                    http.post(UNREGISTER, params={"component_id": throwaway}, headers={TOKEN_HEADER: str(token)}),
-                    "unregister",
-                )
-            except httpx.HTTPError as exc:
-                raise transport_error("register", self.settings.hermes_base_url, exc) from None
+            component_id, token, _ = hermes.register(body)
+            hermes.unregister(component_id, token)
         except HermesError as exc:
             self.fail(f"registration: {exc}", "check that the service at the Hermes URL is Tekton's Hermes")
             return

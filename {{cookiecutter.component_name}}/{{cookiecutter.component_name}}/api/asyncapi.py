@@ -76,8 +76,9 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
         "event": {
             "name": "event",
             "title": "Event",
-            "description": "An event of any type (peers may publish their own); its type always contains a dot. "
-            "The types this component publishes have messages of their own.",
+            "description": "An event: its type always contains a dot. This component publishes "
+            + "; ".join(f"`{event_type.name}`: {event_type.description}" for event_type in catalog)
+            + " (each has a message of its own, with its payload); peers may publish other types.",
             "payload": envelope,
         },
         "subscribe": {

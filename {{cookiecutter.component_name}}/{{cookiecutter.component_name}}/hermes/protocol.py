@@ -9,8 +9,8 @@ sync and async callers (`calls.py`) share all of this and only send.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field as dataclass_field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -54,16 +54,16 @@ REJECTED_STATUSES = frozenset({401, 403, 404, 422})
 # -- requests -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Request:
     """One call to Hermes, described; `what` names it in error messages."""
 
     what: str
     method: str
     path: str
-    params: dict[str, str] = dataclass_field(default_factory=dict)
+    params: dict[str, str] = dataclasses.field(default_factory=dict)
     json: Any = None
-    headers: dict[str, str] = dataclass_field(default_factory=dict)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def components_request(capability: str | None = None, healthy_only: bool = False) -> Request:
@@ -85,7 +85,8 @@ def heartbeat_request(component_id: str, token: str, status: Mapping[str, Any]) 
 
 def unregister_request(component_id: str, token: str) -> Request:
     # The id goes in the query string: Hermes answers 422 to a JSON body here.
-    return Request("unregister", "POST", UNREGISTER, params={"component_id": component_id}, headers={TOKEN_HEADER: token})
+    params = {"component_id": component_id}
+    return Request("unregister", "POST", UNREGISTER, params=params, headers={TOKEN_HEADER: token})
 
 
 # -- answers --------------------------------------------------------------------

@@ -13,30 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
-import httpx
 from prometheus_client import Counter, Gauge
 
+from ..backoff import Backoff
 from ..lifecycle import DependencyReport
 from ..settings import Settings, env_name
-from .protocol import (
-    COMPONENTS,
-    HEARTBEAT,
-    REGISTER,
-    TOKEN_HEADER,
-    UNREGISTER,
-    HermesError,
-    component_records,
-    decode,
-    field,
-    transport_error,
-)
+from .calls import AsyncHermesCalls
+from .protocol import HermesError, field
 from .registration import registration_body
 
 RegistrarState = Literal["disabled", "starting", "registered", "retrying", "stopped"]
@@ -47,17 +36,16 @@ REGISTRATIONS = Counter("hermes_registrations", "Registration attempts with Herm
 HEARTBEATS = Counter("hermes_heartbeats", "Heartbeats sent to Hermes, by result", ["result"])
 REGISTERED = Gauge("hermes_registered", "1 while this component is registered with Hermes, else 0")
 
-BACKOFF_BASE = 0.5
+FIRST_RETRY = 0.5  # seconds
 
 
 class HermesRequiredError(RuntimeError):
     """`<NAME>_HERMES_REQUIRED` is set and registration did not succeed in time."""
 
 
-def backoff(attempt: int, cap: float) -> float:
-    """Exponential backoff with jitter (half fixed, half random), capped."""
-    ceiling = min(cap, BACKOFF_BASE * 2.0 ** min(attempt, 32))  # 2.0**1024 overflows: hours of outage
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+def registration_backoff(retry_max: float) -> Backoff:
+    """Waits between registration attempts: from half a second up to `retry_max`, half of each random."""
+    return Backoff(initial=min(FIRST_RETRY, retry_max), maximum=retry_max, jitter=0.5)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -72,7 +60,7 @@ class Registrar:
         settings: Settings,
         endpoints: list[dict[str, Any]] | None = None,
         on_registered: OnRegistered | None = None,
-        http: httpx.AsyncClient | None = None,
+        calls: AsyncHermesCalls | None = None,
     ) -> None:
         self.settings = settings
         self.endpoints = endpoints or []
@@ -85,8 +73,9 @@ class Registrar:
         self.last_error: str | None = None
         self.next_attempt: datetime | None = None
         self.log = logging.getLogger(f"{settings.component_name}.hermes")
-        self._http = http
-        self._owns_http = http is None
+        self.backoff = registration_backoff(settings.register_retry_max)
+        self._calls = calls
+        self._owns_calls = calls is None
         self._token: str | None = None
         self._token_issued = 0.0
         self._heartbeat_failures = 0
@@ -110,8 +99,8 @@ class Registrar:
         """Begin registering in the background; returns at once."""
         if not self.settings.hermes_enabled or self._task is not None:
             return
-        if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.hermes_url, timeout=self.settings.hermes_timeout)
+        if self._calls is None:
+            self._calls = AsyncHermesCalls(self.hermes_url, timeout=self.settings.hermes_timeout)
         self._task = asyncio.create_task(self._run(), name="hermes-registrar")
 
     async def stop(self) -> None:
@@ -127,9 +116,9 @@ class Registrar:
             self._set_registered(False)
             self.state = "stopped"
             self.next_attempt = None
-        if self._owns_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._owns_calls and self._calls is not None:
+            await self._calls.aclose()
+            self._calls = None
 
     async def wait_registered(self, within: float) -> bool:
         """True once registered; False if `within` seconds pass first."""
@@ -186,14 +175,14 @@ class Registrar:
                 except HermesError as exc:
                     self._trouble(exc, "registration")
                     self.state = "retrying"
-                    await self._sleep(backoff(attempt, self.settings.register_retry_max))
+                    await self._sleep(self.backoff.delay(attempt))
                     attempt += 1
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # A bug must not end registration for the rest of the process' life.
                 self.log.exception("hermes registrar error; retrying")
-                await self._sleep(backoff(attempt, self.settings.register_retry_max))
+                await self._sleep(self.backoff.delay(attempt))
                 attempt += 1
 
     async def _sleep(self, seconds: float) -> None:
@@ -243,28 +232,20 @@ class Registrar:
 
     # -- calls ---------------------------------------------------------------
 
-    async def _post(self, what: str, path: str, **kwargs: Any) -> Any:
-        assert self._http is not None
-        try:
-            response = await self._http.post(path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise transport_error(what, self.hermes_url, exc) from None
-        return decode(response, what)
+    @property
+    def _hermes(self) -> AsyncHermesCalls:
+        assert self._calls is not None, "the registrar calls Hermes only between start() and stop()"
+        return self._calls
 
     async def _register(self, reason: str = "startup") -> None:
         if self.last_success is not None and reason == "startup":
             reason = "re-registration"
         try:
-            answer = await self._post("register", REGISTER, json=registration_body(self.settings, self.endpoints))
-            token = field(answer, "token") if isinstance(answer, dict) else None
-            if not isinstance(token, str) or not token:
-                raise HermesError(f"register: Hermes answered without a token: {str(answer)[:80]!r}", "bad_answer")
+            self.component_id, token, _ = await self._hermes.register(registration_body(self.settings, self.endpoints))
         except HermesError as exc:
             REGISTRATIONS.labels(exc.kind).inc()
             raise
         REGISTRATIONS.labels("success").inc()
-        component_id = field(answer, "component_id")
-        self.component_id = component_id if isinstance(component_id, str) and component_id else self.component_id
         self._token = token
         self._token_issued = time.monotonic()
         self._heartbeat_failures = 0
@@ -294,34 +275,19 @@ class Registrar:
                 self.log.exception("on_registered callback failed")
 
     async def _heartbeat(self) -> None:
-        await self._post(
-            "heartbeat",
-            HEARTBEAT,
-            json={"component_id": self.component_id, "status": {"status": "healthy"}},
-            headers={TOKEN_HEADER: self._token or ""},
-        )
+        await self._hermes.heartbeat(self.component_id, self._token or "", {"status": "healthy"})
         self.last_success = datetime.now(UTC)
 
     async def _listed(self) -> bool:
         """Whether the full listing holds our id (the by-name route shows only the oldest of a name)."""
-        assert self._http is not None
-        try:
-            response = await self._http.get(COMPONENTS)
-        except httpx.HTTPError as exc:
-            raise transport_error("presence check", self.hermes_url, exc) from None
-        records = component_records(decode(response, "presence check"), "presence check")
+        records = await self._hermes.components()
         return any(field(record, "component_id") == self.component_id for record in records)
 
     async def _unregister(self) -> None:
         timeout = self.settings.unregister_timeout
         try:
             async with asyncio.timeout(timeout):
-                await self._post(
-                    "unregister",
-                    UNREGISTER,
-                    params={"component_id": self.component_id},
-                    headers={TOKEN_HEADER: self._token or ""},
-                )
+                await self._hermes.unregister(self.component_id, self._token or "")
         except TimeoutError:
             self.log.warning("unregister from hermes timed out", extra={"timeout": timeout, "hermes": self.hermes_url})
         except HermesError as exc:
