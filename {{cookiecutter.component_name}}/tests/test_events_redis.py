@@ -17,11 +17,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from {{ cookiecutter.component_name }}.app import create_app
-from .support.servers import ComponentProcess, running_server
-from .support.redis_server import RedisServer, RedisServerMissing
 
 from .conftest import SettingsFactory
 from .support.event_clients import DEADLINE, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
+from .support.redis_server import RedisServer, RedisServerMissing
+from .support.servers import ComponentProcess, running_server
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = PACKAGE.upper() + "_"

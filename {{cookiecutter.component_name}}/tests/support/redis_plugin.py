@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from {{ cookiecutter.component_name }}.settings import env_name
+
 from .redis_server import RedisServer, RedisServerMissing
 
 

@@ -1,1 +1,7 @@
-"""HTTP and WebSocket routes; they call services and never the reverse."""
+"""The HTTP surface: routes call the service, never the reverse.
+
+`v1.py` holds your routes; every other module here is the framework's
+(health, discovery, publishing, live figures, AsyncAPI, `/ws`, `/events`,
+errors, middleware, metrics), and `deps.py` every dependency a route can
+ask for.
+"""
