@@ -66,3 +66,4 @@ class SuiteRun:
 
     returncode: int
     output: str
+    junit: Path  # the suite's JUnit XML report: which tests ran and how they ended

@@ -16,6 +16,7 @@ import pytest
 from tooling import DEFAULT_NAME, ROOT, bake, isolated_config
 
 from .baking import Baker, SuiteRun, clean_env
+from .recipes import Recipe, apply_all
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,14 @@ def baked(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -
         return projects[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def recipe_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> tuple[Path, list[Recipe]]:
+    """The default bake with every recipe of its README applied as written (its own copy: the
+    plain default bake stays as generated)."""
+    project = bake(tmp_path_factory.mktemp("recipes"), {}, config_file=cookiecutter_config)
+    return project, apply_all(project)
 
 
 @pytest.fixture(scope="session")
@@ -61,16 +70,20 @@ def finish(process: subprocess.Popen[bytes], timeout: float) -> int:
 
 
 @pytest.fixture(scope="session")
-def generated_suites(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
+def generated_suites(
+    baked: Baker, recipe_project: tuple[Path, list[Recipe]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, SuiteRun]:
     """event_bus -> the result of that bake's own test suite, run in a fresh
     virtualenv holding the bake (`pip install -e '.[dev]'`, pinned by constraints.txt).
+    The memory bake is the one with the README's recipes applied, so its suite
+    also runs the recipes' tests.
 
     Both virtualenvs install at once, then both suites run at once: each
     spends most of its time waiting (on pip's I/O, on sub-second timers).
     """
     buses = ("memory", "redis")
     work = {bus: tmp_path_factory.mktemp(f"generated-{bus}") for bus in buses}
-    projects = {bus: baked({"event_bus": bus}) for bus in buses}
+    projects = {"memory": recipe_project[0], "redis": baked({"event_bus": "redis"})}
     pythons = {bus: work[bus] / "venv" / "bin" / "python" for bus in buses}
     installs = {}
     for bus in buses:
@@ -83,7 +96,15 @@ def generated_suites(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> 
     env = clean_env(DEFAULT_NAME)
     suites = {
         bus: start_logged(
-            [str(pythons[bus]), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            [
+                str(pythons[bus]),
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={work[bus] / 'junit.xml'}",
+            ],
             projects[bus],
             work[bus] / "pytest.log",
             env,
@@ -91,6 +112,6 @@ def generated_suites(baked: Baker, tmp_path_factory: pytest.TempPathFactory) -> 
         for bus in buses
     }
     return {
-        bus: SuiteRun(finish(suite, timeout=600), (work[bus] / "pytest.log").read_text())
+        bus: SuiteRun(finish(suite, timeout=600), (work[bus] / "pytest.log").read_text(), work[bus] / "junit.xml")
         for bus, suite in suites.items()
     }
