@@ -16,6 +16,7 @@ from {{ cookiecutter.component_name }}.client import (
     IntegrationConfigError,
     ObservableIntegration,
     PeerTimeoutError,
+    PeerUnavailableError,
     ResilientIntegration,
     RobustIntegration,
     SyncIntegration,
@@ -236,3 +237,10 @@ def test_a_bad_config_value_names_the_variable(env: dict[str, str], message: str
 def test_a_half_given_address_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="without a port"):
         ComponentClient("rhetor", host="example.org")
+
+
+async def test_a_bad_hermes_address_is_a_typed_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(Path(__file__).parent)  # no `.env` here to override the environment
+    monkeypatch.setenv("HERMES_PORT", "eighty")
+    with pytest.raises(PeerUnavailableError, match="HERMES_PORT='eighty'"):
+        await ComponentClient(name(), config=FAST).call_api("process", "POST", {"input": 1})

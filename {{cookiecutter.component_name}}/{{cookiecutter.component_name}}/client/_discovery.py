@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 
+from ..addresses import AddressError
 from ..hermes import HermesClient, HermesError
 from ._errors import PeerUnavailableError
 
@@ -61,7 +62,12 @@ class PeerAddress:
     @property
     def discovery(self) -> HermesClient:
         if self._discovery is None:
-            self._discovery = shared_hermes()
+            try:
+                self._discovery = shared_hermes()
+            except AddressError as exc:  # a bad HERMES_URL/HERMES_PORT: say so, as a typed error
+                raise PeerUnavailableError(
+                    f"cannot look up {self.component!r}: {exc}", component=self.component
+                ) from exc
         return self._discovery
 
     async def base_url(self) -> str:
