@@ -429,7 +429,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     registry = HermesRegistry(token_lifetime=args.token_lifetime, healthy_window=args.healthy_window)
     print(f"local Hermes on http://{args.host}:{args.port}/api/components", flush=True)
-    uvicorn.Server(server_config(registry, args.host, args.port, log_level="info")).run()
+    try:
+        uvicorn.Server(server_config(registry, args.host, args.port, log_level="info")).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down cleanly; Ctrl-C needs no traceback
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any, cast
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from ..backoff import Backoff
 from ..lifecycle import DependencyReport
 from ..observability import request_id_var
 from .backend import BusUnavailable
@@ -34,7 +35,8 @@ _FIELD = "event"
 READ_BLOCK_MS = 1000
 DELIVERY_WAIT = 1.0
 READ_COUNT = 500
-RETRY_MAX = 5.0
+# Reconnecting to Redis: quick at first, never more than a few seconds apart.
+RECONNECT = Backoff(initial=0.1, maximum=5.0)
 
 
 # What redis-py returns with decode_responses=True (its own annotations are looser).
@@ -163,7 +165,7 @@ class RedisBus:
 
     async def _follow(self) -> None:
         """Read the stream forever, reconnecting with backoff; deliver to local subscribers."""
-        delay = 0.1
+        failures = 0
         # A flag, not only cancellation: redis-py may turn a cancelled read into a connection error.
         while not self._stopping:
             try:
@@ -180,12 +182,12 @@ class RedisBus:
                 if self._error is None:
                     logger.warning("event bus lost Redis", extra={"url": self.url, "error": str(exc)})
                 self._error = str(exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+                await asyncio.sleep(RECONNECT.delay(failures))
+                failures += 1
                 continue
             if self._error is not None:
                 logger.info("event bus reconnected to Redis", extra={"url": self.url})
-            self._error, delay = None, 0.1
+            self._error, failures = None, 0
             for _stream, entries in response or ():
                 for entry_id, fields in entries:
                     self._last_id = entry_id
