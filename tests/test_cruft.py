@@ -87,3 +87,33 @@ def test_cruft_update_does_not_bring_back_pruned_files(template_repo: Path, tmp_
     assert [
         path for path in PRUNE_WHEN[("event_bus", "memory")] if (project / path.format(package=package)).exists()
     ] == []
+
+
+# main just before the layout change that separated the user's files from the framework's.
+BEFORE_LAYOUT = "b23c045699e53743ca750916f28a11cb1d6cd117"
+
+
+def test_cruft_update_across_the_layout_change_keeps_local_changes(tmp_path: Path) -> None:
+    history = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_LAYOUT}^{{commit}}"], cwd=ROOT, capture_output=True)
+    assert history.returncode == 0, f"this checkout lacks commit {BEFORE_LAYOUT}: test from a full clone"
+    repo = tmp_path / "template"
+    git(tmp_path, "clone", "-q", "--no-checkout", str(ROOT), str(repo))
+    git(repo, "checkout", "-q", BEFORE_LAYOUT)
+    project = create_project(repo, tmp_path / "out")
+    service = project / project.name / "service.py"
+    service.write_text(service.read_text().replace('"echo": data,', '"echo": data,\n            "local": "change",'))
+    with (project / "README.md").open("a") as readme:
+        readme.write("\nLocal notes.\n")
+    commit_all(project, "local changes")
+    # The template as it is now, as the next commit of that history.
+    git(repo, "rm", "-rq", ".")
+    shutil.copytree(ROOT, repo, ignore=COPY_IGNORE, dirs_exist_ok=True, symlinks=True)
+    commit_all(repo, "the layout change")
+
+    assert cruft.update(project, skip_apply_ask=True) is True
+    assert '"local": "change"' in service.read_text()
+    assert (project / "README.md").read_text().endswith("Local notes.\n")
+    assert (project / "tests" / "support" / "hermes.py").is_file()
+    assert not (project / project.name / "testing").exists()
+    leftovers = [path.name for path in project.rglob("*") if path.suffix in {".rej", ".orig"}]
+    assert leftovers == []
