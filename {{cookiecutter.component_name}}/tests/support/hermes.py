@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -429,10 +430,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     registry = HermesRegistry(token_lifetime=args.token_lifetime, healthy_window=args.healthy_window)
     print(f"local Hermes on http://{args.host}:{args.port}/api/components", flush=True)
-    try:
+    # uvicorn shuts down cleanly, then re-raises Ctrl-C: it needs no traceback.
+    with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(server_config(registry, args.host, args.port, log_level="info")).run()
-    except KeyboardInterrupt:
-        pass  # uvicorn has shut down cleanly; Ctrl-C needs no traceback
 
 
 if __name__ == "__main__":
