@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -22,6 +23,23 @@ DEFAULT_HOST = "localhost"
 
 class AddressError(ValueError):
     """A variable that should hold an address or a port does not."""
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by `***`: the one way a URL is logged or shown."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        # Unparsable (e.g. a bad port): show the scheme and a marker, never the rest.
+        return f"{url.split(':', 1)[0]}://***" if "@" in url else url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 def env_key(name: str) -> str:
