@@ -1,148 +1,228 @@
-"""Throughput of the generated component's HTTP stack, against a bare FastAPI app.
+"""The request path: the baked component with its shipped defaults against a bare FastAPI app.
 
-Bakes the default component, then serves the same trivial route (`GET /ping`,
-returning a small dict) from each variant under uvicorn (one worker) and loads
-it with `wrk` (Debian package `wrk`) from the other core. Variants run interleaved, several rounds, and are reported as
-requests/s and as a ratio to the bare app measured in the same run:
+Bakes the default component and serves, each in one process pinned to core 0
+(`taskset`), loaded by `wrk -t1 -c32` pinned to core 1, in alternating rounds:
 
-- bare: `FastAPI()` with only that route (the baseline);
-- component: the generated app (request-id/access-log and body-limit ASGI
-  middleware, Prometheus instrumentation, JSON errors), access log off;
-- component+log: the same with the JSON access log on (the default);
-- component+BaseHTTPMiddleware: the generated app plus one no-op
-  `BaseHTTPMiddleware`, the style the template avoids;
-- component on asyncio+h11: the generated app without uvloop and httptools;
-- component GET /health: the real health route (status, dependencies, uptime).
+- bare: a plain FastAPI app with the same two routes as `async def`: `GET /health`
+  returns a five-key dict, `POST /api/v1/process` takes `{"input": ...}` in a
+  pydantic model and returns a dict; `uvicorn bare:app --no-access-log`;
+- component: `python -m my_component` with its defaults (JSON access log on,
+  metrics on, request ids, body limit, serving limits; Hermes off, auth off),
+  its log written to a file.
 
-Usage: python -m benchmarks.http_stack [--seconds 5] [--rounds 2] [--connections 32]
+The ratio is the component's requests/s over the bare app's in the same round
+set (median of rounds); the goal is >= 0.85x on both routes.
+
+`--profile` also drives both ASGI apps in process (no server, no sockets) and
+prints where the component's time goes, layer by layer, in microseconds of CPU
+per request: each row removes one more layer from the component's stack and
+the difference is that layer's cost.
+
+Usage: python -m benchmarks.http_stack [--seconds 5] [--rounds 3] [--connections 32] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tooling import DEFAULT_NAME, bake, free_port, wait_for_http
 
-VARIANTS_MODULE = textwrap.dedent(
+from .table import Ratio, render
+
+BARE_APP = textwrap.dedent(
     """
+    from typing import Any
+
     from fastapi import FastAPI
-    from starlette.middleware.base import BaseHTTPMiddleware
+    from pydantic import BaseModel
 
-    from my_component.app import create_app
-    from my_component.settings import load_settings
-
-
-    def with_ping(app):
-        @app.get("/ping")
-        async def ping():
-            return {"ok": True}
-
-        return app
+    app = FastAPI()
 
 
-    def bare():
-        return with_ping(FastAPI())
+    class ProcessRequest(BaseModel):
+        input: Any
 
 
-    def component():
-        return with_ping(create_app(load_settings(hermes_enabled=False, access_log=False, log_level="warning")))
+    @app.get("/health")
+    async def health():
+        return {"status": "healthy", "component": "bare", "version": "0.1.0", "port": 8000, "uptime": 1.0}
 
 
-    def component_log():
-        return with_ping(create_app(load_settings(hermes_enabled=False, log_level="info")))
-
-
-    def component_basehttp():
-        app = component()
-
-        async def passthrough(request, call_next):
-            return await call_next(request)
-
-        app.add_middleware(BaseHTTPMiddleware, dispatch=passthrough)
-        return app
+    @app.post("/api/v1/process")
+    async def process(body: ProcessRequest):
+        return {"result": {"kind": type(body.input).__name__, "echo": body.input}}
     """
 )
 
-VARIANTS = [
-    ("bare FastAPI (baseline)", "bare", "/ping", ()),
-    ("component", "component", "/ping", ()),
-    ("component + JSON access log", "component_log", "/ping", ()),
-    ("component + 1 BaseHTTPMiddleware", "component_basehttp", "/ping", ()),
-    ("component on asyncio + h11", "component", "/ping", ("--loop", "asyncio", "--http", "h11")),
-    ("component GET /health", "component", "/health", ()),
-]
+POST_SCRIPT = textwrap.dedent(
+    """
+    wrk.method = "POST"
+    wrk.body = '{"input": {"text": "hello", "n": 1}}'
+    wrk.headers["Content-Type"] = "application/json"
+    """
+)
+
+ROUTES = [("GET /health", "/health", False), ("POST /api/v1/process", "/api/v1/process", True)]
+SERVER_CORE, LOAD_CORE = "0", "1"
 
 
-def measure(workdir: Path, factory: str, path: str, extra: tuple[str, ...], seconds: int, connections: int) -> float:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{workdir}:{workdir / DEFAULT_NAME}"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"variants:{factory}",
-            "--factory",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            *extra,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _pinned(core: str, command: list[str]) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", core, *command]
+    return command
+
+
+def component_port_free() -> int:
+    """A free port the component accepts (its settings allow 8000-9999)."""
+    for port in random.sample(range(8100, 9900), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8100-9899")
+
+
+@contextmanager
+def serving(command: list[str], workdir: Path, env: dict[str, str], port: int, log: Path) -> Iterator[tuple[str, int]]:
+    """(base URL, pid) of a server pinned to its core."""
+    with log.open("ab") as out:
+        server = subprocess.Popen(_pinned(SERVER_CORE, command), cwd=workdir, env=env, stdout=out, stderr=out)
     try:
-        url = f"http://127.0.0.1:{port}{path}"
-        wait_for_http(url, timeout=20, process=server)
-        # Pin the load generator to its own core where the machine allows it.
-        wrk = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-            wrk = ["taskset", "-c", "1", *wrk]
-        output = subprocess.run(wrk, capture_output=True, text=True, check=True).stdout
-        match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-        assert match, output
-        return float(match.group(1))
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base}/health", timeout=30, process=server)
+        yield base, server.pid  # taskset execs the server: same pid
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        server.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux `/proc`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None, pid: int | None = None) -> tuple[float, float]:
+    """(requests/s, server CPU microseconds per request) of one wrk run against `url`."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *(["-s", str(script)] if script else []), url]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
+    output = subprocess.run(_pinned(LOAD_CORE, command), capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    assert rate and total, output
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    assert errors is None, f"{url} answered errors under load:\n{output}"
+    return float(rate.group(1)), cpu / int(total.group(1)) * 1e6
+
+
+Results = dict[tuple[str, str], list[tuple[float, float]]]
+
+
+def measure(seconds: int, rounds: int, connections: int) -> Results:
+    """(requests/s, server CPU us/request) per (variant, route), alternating which variant goes first."""
+    results: Results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        project_dir = bake(workdir)
+        (workdir / "bare.py").write_text(BARE_APP)
+        script = workdir / "post.lua"
+        script.write_text(POST_SCRIPT)
+        bare_port, component_port = free_port(), component_port_free()
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{workdir}:{project_dir}",
+            f"{DEFAULT_NAME.upper()}_PORT": str(component_port),
+            f"{DEFAULT_NAME.upper()}_HERMES_ENABLED": "false",
+        }
+        bare = [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--no-access-log"]
+        component = [sys.executable, "-m", DEFAULT_NAME]
+        with (
+            serving(bare, workdir, env, bare_port, workdir / "bare.log") as (bare_url, bare_pid),
+            serving(component, project_dir, env, component_port, workdir / "component.log") as (url, pid),
+        ):
+            variants = [("bare", bare_url, bare_pid), ("component", url, pid)]
+            for _, base, _ in variants:  # warm up both (imports, caches) before the first round
+                for _, path, post in ROUTES:
+                    wrk(f"{base}{path}", 1, connections, script if post else None)
+            for round_index in range(rounds):
+                order = variants if round_index % 2 == 0 else variants[::-1]
+                for label, path, post in ROUTES:
+                    for name, base, server_pid in order:
+                        figures = wrk(f"{base}{path}", seconds, connections, script if post else None, server_pid)
+                        results.setdefault((name, label), []).append(figures)
+    return results
+
+
+def comparisons(quick: bool) -> list[Ratio]:
+    """Per route: component req/s over bare FastAPI req/s (goal >= 0.85x), and the same in server CPU."""
+    seconds, rounds = (3, 2) if quick else (5, 3)
+    return ratios(measure(seconds, rounds, 32), f"wrk -t1 -c32, {rounds}x{seconds}s")
+
+
+def ratios(results: Results, load: str) -> list[Ratio]:
+    rows = []
+    for label, _, _ in ROUTES:
+        bare = statistics.median(rate for rate, _ in results[("bare", label)])
+        component = statistics.median(rate for rate, _ in results[("component", label)])
+        bare_cpu = statistics.median(cpu for _, cpu in results[("bare", label)])
+        component_cpu = statistics.median(cpu for _, cpu in results[("component", label)])
+        rows.append(
+            Ratio(
+                name=f"{label} req/s ({load})",
+                baseline=f"bare FastAPI {bare:,.0f} req/s",
+                component=f"{component:,.0f} req/s",
+                ratio=component / bare,
+                goal=0.85,
+            )
+        )
+        # Server CPU per request: the same comparison, far less sensitive to other load on the machine.
+        rows.append(
+            Ratio(
+                name=f"{label} server CPU per request",
+                baseline=f"bare FastAPI {bare_cpu:,.0f} us",
+                component=f"{component_cpu:,.0f} us",
+                ratio=bare_cpu / component_cpu,
+                goal=0.85,
+            )
+        )
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--profile", action="store_true", help="also print the in-process per-layer breakdown")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        bake(workdir)
-        (workdir / "variants.py").write_text(VARIANTS_MODULE)
-        results: dict[str, list[float]] = {label: [] for label, *_ in VARIANTS}
-        for _ in range(args.rounds):
-            for label, factory, path, extra in VARIANTS:
-                results[label].append(measure(workdir, factory, path, extra, args.seconds, args.connections))
-    baseline = statistics.median(results[VARIANTS[0][0]])
+    if args.profile:
+        from .http_layers import breakdown
+
+        print(breakdown())
+        print()
     load = f"wrk -t1 -c{args.connections} -d{args.seconds}s"
-    print(f"GET /ping unless named, {load}, median of {args.rounds} interleaved rounds")
-    print(f"{'variant':36} {'req/s':>9} {'vs bare':>8}")
-    for label, values in results.items():
-        median = statistics.median(values)
-        print(f"{label:36} {median:9.0f} {median / baseline:8.2f}")
+    rows = ratios(measure(args.seconds, args.rounds, args.connections), load)
+    title = f"Request path, component defaults vs bare FastAPI: {load}, median of {args.rounds} alternating rounds"
+    print(render(rows, title))
     return 0
 
 

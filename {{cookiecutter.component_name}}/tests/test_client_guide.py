@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import aclosing, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,7 @@ from {{ cookiecutter.component_name }}.client import (
     ComponentClient,
     EventIntegration,
     HealthMonitor,
+    IntegrationConfig,
     ObservableIntegration,
     ResilientIntegration,
     RobustIntegration,
@@ -36,10 +39,11 @@ from {{ cookiecutter.component_name }}.client import (
     VersionedIntegration,
     close_pools,
 )
+from {{ cookiecutter.component_name }}.client._pool import async_client
 
 from .conftest import SettingsFactory
 from .support.hermes import LocalHermes
-from .support.peers import FlakyPeer, Step
+from .support.peers import FlakyPeer, Step, flaky_peer
 from .support.servers import free_port, running_server
 from .support.waiting import eventually
 
@@ -69,6 +73,7 @@ def apollo_app() -> Starlette:
 class Tekton:
     component_url: str
     rhetor: FlakyPeer
+    rhetor_url: str
 
 
 def register(hermes: LocalHermes, name: str, base_url: str) -> None:
@@ -82,7 +87,8 @@ def tekton(
 ) -> Iterator[Tekton]:
     """A small Tekton: Hermes, the baked component as harmonia and metis, rhetor and apollo stand-ins."""
     monkeypatch.setenv("HERMES_URL", local_hermes.url)
-    monkeypatch.setenv("HERMES_PORT", str(local_hermes.port))  # the static address of hermes itself
+    # Hermes' own static port points nowhere: finding "hermes" must follow HERMES_URL (Troubleshooting 1).
+    monkeypatch.setenv("HERMES_PORT", str(free_port()))
     for absent in ("ENGRAM", "ATHENA"):
         monkeypatch.setenv(f"{absent}_PORT", str(free_port()))  # nothing listens there
     rhetor = FlakyPeer()
@@ -95,7 +101,7 @@ def tekton(
         for name, url in (("harmonia", component_url), ("metis", component_url), ("rhetor", rhetor_url)):
             register(local_hermes, name, url)
         register(local_hermes, "apollo", apollo_url)
-        yield Tekton(component_url, rhetor)
+        yield Tekton(component_url, rhetor, rhetor_url)
 
 
 @contextmanager
@@ -176,7 +182,8 @@ def test_pattern_3_streaming(tekton: Tekton, capsys: pytest.CaptureFixture[str])
         eventually(lambda: "Metric update: {'component': 'rhetor'" in output)
 
 
-def test_pattern_4_batch(tekton: Tekton) -> None:
+def test_pattern_4_batch(tekton: Tekton, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=f"{COMPONENT_NAME}.client")
     # Usage
     batch = BatchIntegration("metis")
 
@@ -194,6 +201,45 @@ def test_pattern_4_batch(tekton: Tekton) -> None:
 
     asyncio.run(main())
     assert (batch.processed_count, batch.failed_count) == (250, 0)
+    # The guide's run() prints "Processed N items" per batch; ours logs it.
+    reported = [int(m.group(1)) for r in caplog.records if (m := re.match(r"Processed (\d+) items", r.getMessage()))]
+    assert len(reported) >= 3 and sum(reported) == 250  # batches of at most 100
+
+
+def test_pattern_4_batch_reports_each_batch_to_a_callback(tekton: Tekton) -> None:
+    reports: list[tuple[int, int]] = []
+    batch = BatchIntegration("metis", batch_size=10, on_batch=lambda ok, failed: reports.append((ok, failed)))
+
+    async def main() -> None:
+        async with batch:
+            for i in range(25):
+                await batch.add_item({"task": f"Task {i}"})
+
+    asyncio.run(main())
+    assert sum(ok for ok, _ in reports) == 25 and all(failed == 0 for _, failed in reports)
+
+
+def test_pattern_3_a_component_streams_its_own_figures_and_names_the_ones_it_does_not_serve(
+    tekton: Tekton,
+) -> None:
+    stream = StreamIntegration("metis")  # the baked component, not an Apollo stand-in
+
+    async def first_two() -> list[dict[str, Any]]:
+        updates: list[dict[str, Any]] = []
+        params = {"components": ["rhetor", "engram"], "metrics": ["latency", "throughput"]}
+        async with asyncio.timeout(20), aclosing(stream.stream("metrics/stream", params)) as metrics:
+            async for metric in metrics:
+                updates.append(metric)
+                if len(updates) == 2:
+                    break
+        await close_pools()
+        return updates
+
+    notice, reading = asyncio.run(first_two())
+    assert notice["not_served"] == ["rhetor", "engram"]
+    assert "rhetor, engram" in notice["message"]
+    assert reading["component"] == COMPONENT_NAME
+    assert {"latency", "throughput"} <= set(reading)
 
 
 def test_pattern_5_resilient_integration(tekton: Tekton) -> None:
@@ -215,6 +261,47 @@ def test_pattern_8_health_monitoring(tekton: Tekton) -> None:
         "athena": "unreachable",
         "apollo": "healthy",
     }
+
+
+def test_core_3_component_client_by_host_and_port_alone(tekton: Tekton) -> None:
+    port = httpx.URL(tekton.rhetor_url).port
+
+    async def main() -> Any:
+        client = ComponentClient(host="localhost", port=port)  # the guide names no component
+        return await client.call_api("generate", "POST", {"prompt": "hi"})
+
+    assert asyncio.run(main()) == ANSWER
+    assert tekton.rhetor.received[-1].path == "/api/v1/generate"
+
+
+def test_pattern_10_request_awaited_inside_a_loop_and_called_plainly_outside(tekton: Tekton) -> None:
+    integration = SyncIntegration("rhetor")
+
+    async def main() -> Any:
+        return await integration.request("generate", {"prompt": "awaited"})
+
+    assert asyncio.run(main()) == ANSWER
+    assert integration.request("generate", {"prompt": "plain"}) == ANSWER
+    assert [r.body["prompt"] for r in tekton.rhetor.received[-2:]] == ["awaited", "plain"]
+
+
+def test_a_snippets_asyncio_run_leaves_no_open_connections_behind(tekton: Tekton) -> None:
+    async def main() -> httpx.AsyncClient:
+        await ComponentClient("rhetor").call_api("generate", "POST", {"prompt": "hi"})
+        return async_client()
+
+    pool = asyncio.run(main())  # no close_pools(): the guide never calls it
+    assert pool.is_closed  # closed with its loop, not left to the garbage collector
+
+
+def test_a_failed_call_logs_peer_route_status_and_reason(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger=f"{COMPONENT_NAME}.client")
+    with flaky_peer(Step(500, {"message": "disk full"})) as (_peer, url):
+        config = IntegrationConfig(timeout=2.0, retry_count=0)
+        answer = SyncIntegration("scribe", base_url=url, config=config).request("save", {"x": 1})
+    assert answer["status"] == 500
+    (line,) = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert "scribe" in line and "POST /api/v1/save" in line and "500" in line and "disk full" in line
 
 
 def test_standardized_component_client(tekton: Tekton) -> None:

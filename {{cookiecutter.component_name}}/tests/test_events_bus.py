@@ -11,7 +11,7 @@ import pytest
 {% if cookiecutter.event_bus == "memory" %}
 from {{ cookiecutter.component_name }} import events
 {%- endif %}
-from {{ cookiecutter.component_name }}.events import InvalidEventType, Pattern
+from {{ cookiecutter.component_name }}.events import InvalidEventData, InvalidEventType, Pattern
 from {{ cookiecutter.component_name }}.events.bus import open_bus, refuse_memory_bus_with_workers, worker_count
 from {{ cookiecutter.component_name }}.events.memory_bus import MemoryBus
 from {{ cookiecutter.component_name }}.settings import SettingsError
@@ -49,11 +49,29 @@ def test_invalid_patterns_are_refused_with_the_rule(text: str) -> None:
         Pattern(text)
 
 
-@pytest.mark.parametrize("event_type", ["completed", "workflow.*", "*", "a..b", "a.b c"])
+@pytest.mark.parametrize("event_type", ["completed", "workflow.*", "*", "a..b", "a.b c", "a.b\n", "a.b\r", "a.\u00e9"])
 async def test_publishing_an_undotted_or_wildcard_type_is_refused(event_type: str) -> None:
     async with memory_bus() as bus:
         with pytest.raises(InvalidEventType, match="dotted"):
             await bus.publish(event_type, {})
+
+
+@pytest.mark.parametrize("data", [{"text": "\ud800"}, {"n": float("nan")}, [float("inf")], {"set": {1}}])
+async def test_the_bus_refuses_data_with_no_standard_json_form_before_anyone_sees_it(data: object) -> None:
+    """Whatever the HTTP layer checks, the bus itself never delivers what it cannot send as JSON."""
+    async with memory_bus() as bus:
+        subscription = await bus.subscribe([Pattern("*")], channel="ws", queue_size=10)
+        with pytest.raises(InvalidEventData, match="standard JSON"):
+            await bus.publish("data.check", data)
+        marker = await bus.publish("data.marker", {"ok": True})
+        assert await subscription.get() is marker
+        assert marker.id.endswith("-1")  # the refused event took no id either
+
+
+@pytest.mark.parametrize("text", ["a.b\n", "a.*\n", "*\n", "a.\u0661"])
+def test_patterns_are_matched_in_full(text: str) -> None:
+    with pytest.raises(InvalidEventType):
+        Pattern(text)
 
 
 async def test_memory_ids_are_the_boot_id_and_a_sequence() -> None:

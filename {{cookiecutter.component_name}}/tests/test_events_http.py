@@ -17,6 +17,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from {{ cookiecutter.component_name }}.events import EVENT_TYPE_PATTERN, MAX_TYPE_LENGTH
+
 from .support.event_clients import DEADLINE, metric, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
 from .support.servers import ComponentProcess
 
@@ -43,7 +45,15 @@ async def test_publish_answers_202_with_the_envelope_the_server_stamped(client: 
 
 @pytest.mark.parametrize(
     ("body", "named"),
-    [({"type": "completed"}, "dotted"), ({"type": "workflow.*"}, "dotted"), ({"data": {}}, "body.type")],
+    [
+        ({"type": "completed"}, "dotted"),
+        ({"type": "workflow.*"}, "dotted"),
+        ({"data": {}}, "body.type"),
+        # Matched in full: a trailing newline or any control character is refused.
+        ({"type": "workflow.completed\n"}, "dotted"),
+        ({"type": "workflow.completed\r\nevent: forged"}, "dotted"),
+        ({"type": "workflow.\u0085done"}, "dotted"),
+    ],
 )
 async def test_publish_rejects_a_bad_event_naming_the_problem(
     client: httpx.AsyncClient, body: dict[str, Any], named: str
@@ -51,6 +61,35 @@ async def test_publish_rejects_a_bad_event_naming_the_problem(
     response = await client.post("/api/v1/events", json=body)
     assert response.status_code == 422
     assert named in response.json()["message"]
+
+
+async def test_the_event_type_grammar_is_in_the_openapi_schema(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/api/v1/openapi.json")).json()["components"]["schemas"]["PublishRequest"]
+    assert schema["properties"]["type"]["pattern"] == EVENT_TYPE_PATTERN
+    assert schema["properties"]["type"]["maxLength"] == MAX_TYPE_LENGTH
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "leak.check", "data": {"text": "\\ud800"}}',  # a lone surrogate
+        b'{"type": "leak.check", "data": {"n": NaN}}',
+        b'{"type": "leak.check", "data": {"n": [1e400]}}',  # overflows to Infinity
+    ],
+    ids=["lone-surrogate", "nan", "infinity"],
+)
+async def test_publish_refuses_data_with_no_standard_json_form_and_publishes_nothing(
+    client: httpx.AsyncClient, base_url: str, body: bytes
+) -> None:
+    async with connect(ws_url(base_url)) as ws, client.stream("GET", "/events", params={"types": "*"}) as stream:
+        await subscribe(ws, "*")
+        events = sse_events(stream)
+        response = await client.post("/api/v1/events", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400, response.text
+        # The next event is the first either subscriber sees: the refused one reached nobody.
+        marker = await publish(client, "leak.marker")
+        assert await recv_frame(ws) == marker
+        assert (await next_sse(events)).json == marker
 
 
 async def test_the_component_announces_that_it_started(client: httpx.AsyncClient) -> None:
@@ -124,7 +163,7 @@ async def test_metrics_stream_sends_live_figures_until_the_client_leaves(
 
 @pytest.mark.parametrize(
     ("body", "named"),
-    [({"components": ["rhetor"]}, "'rhetor'"), ({"metrics": ["cpu"]}, "'cpu'")],
+    [({"metrics": ["cpu"]}, "'cpu'"), ({"metrics": []}, "empty")],  # other components: see test_guide_snippets
 )
 async def test_metrics_stream_rejects_what_it_cannot_stream(
     client: httpx.AsyncClient, body: dict[str, Any], named: str

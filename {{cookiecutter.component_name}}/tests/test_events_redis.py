@@ -11,15 +11,18 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
+import redis.asyncio as redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from {{ cookiecutter.component_name }}.app import create_app
 
 from .conftest import SettingsFactory
 from .support.event_clients import DEADLINE, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
+from .support.faults import CuttingProxy, RestartableRedis
 from .support.redis_server import RedisServer, RedisServerMissing
 from .support.servers import ComponentProcess, running_server
 
@@ -52,7 +55,7 @@ async def test_redis_bus_delivers_matching_events_in_order_with_stream_ids(
     assert all(event["id"].replace("-", "").isdigit() for event in sent)
 
 
-async def test_redis_publish_returns_once_local_subscribers_have_the_event(
+async def test_redis_subscription_never_gets_an_event_published_before_it(
     events_url: str, http: httpx.AsyncClient
 ) -> None:
     async with connect(ws_url(events_url)) as early:
@@ -98,14 +101,96 @@ async def test_redis_sse_resume_from_just_before_the_buffer_has_no_reset(http: h
     assert [event.id for event in received] == [event["id"] for event in published[-5:]]
 
 
-def test_redis_down_gives_503_on_publish_and_degraded_health(make_settings: SettingsFactory) -> None:
-    settings = make_settings(event_bus="redis", redis_url="redis://127.0.0.1:1/0")
+def test_redis_down_gives_503_without_the_password_and_degraded_health(make_settings: SettingsFactory) -> None:
+    settings = make_settings(event_bus="redis", redis_url="redis://:hunter2-secret@127.0.0.1:1/0")
     with running_server(create_app(settings)) as url:
         response = httpx.post(f"{url}/api/v1/events", json={"type": "task.completed"}, timeout=DEADLINE)
-        health = httpx.get(f"{url}/health", timeout=DEADLINE).json()
+        health = httpx.get(f"{url}/health", timeout=DEADLINE)
     assert response.status_code == 503
-    assert "redis://127.0.0.1:1/0" in response.json()["message"]
-    assert {"name": "event_bus", "status": "degraded", "required": False} in health["dependencies"]
+    assert "redis://:***@127.0.0.1:1/0" in response.json()["message"]
+    for text in (response.text, health.text):
+        assert "hunter2-secret" not in text
+    (bus,) = [report for report in health.json()["dependencies"] if report["name"] == "event_bus"]
+    assert (bus["status"], bus["required"]) == ("degraded", False)
+
+
+async def stream_entries(redis_url: str, stream: str) -> list[dict[str, Any]]:
+    """The `data` of every entry in the stream, in order."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        entries = cast(list[tuple[str, dict[str, str]]], await client.xrange(stream))
+    finally:
+        await client.aclose()
+    return [json.loads(fields["event"])["data"] for _, fields in entries]
+
+
+async def test_a_publish_cut_off_after_it_was_sent_is_never_sent_again(
+    make_settings: SettingsFactory, redis_url: str, redis_event_bus: str
+) -> None:
+    """XADD is not idempotent: when the reply is lost, answer 503 rather than risk a duplicate."""
+    redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    async with CuttingProxy(redis_port) as proxy:
+        with running_server(create_app(make_settings(event_bus="redis", redis_url=proxy.url))) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
+                await publish(http, "cut.before", {"n": 0})
+                proxy.cut_after(b"XADD")
+                cut = await http.post("/api/v1/events", json={"type": "cut.during", "data": {"n": 1}})
+                after = await http.post("/api/v1/events", json={"type": "cut.after", "data": {"n": 2}})
+    assert proxy.cuts == 1
+    assert cut.status_code == 503
+    assert "may have been published" in cut.json()["message"]
+    assert after.status_code == 202  # the next publish reconnects by itself
+    data = [entry for entry in await stream_entries(redis_url, redis_event_bus) if "n" in entry]
+    assert data == [{"n": 0}, {"n": 1}, {"n": 2}]  # Redis ran the cut one once: no duplicate
+
+
+async def bus_status(http: httpx.AsyncClient) -> str:
+    health = (await http.get("/health")).json()
+    (bus,) = [report for report in health["dependencies"] if report["name"] == "event_bus"]
+    status: str = bus["status"]
+    return status
+
+
+async def until_bus_status(http: httpx.AsyncClient, status: str) -> None:
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            if await bus_status(http) == status:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_redis_restart_costs_no_publish_and_no_event_and_health_follows(
+    tmp_path: Path, make_settings: SettingsFactory
+) -> None:
+    with RestartableRedis(tmp_path) as redis_server:
+        settings = make_settings(event_bus="redis", redis_url=redis_server.url, event_stream_key="restart:events")
+        with running_server(create_app(settings)) as url:
+            async with (
+                httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http,
+                connect(ws_url(url)) as ws,
+                http.stream("GET", "/events", params={"types": "restart.*"}) as stream,
+            ):
+                await subscribe(ws, "restart.*")
+                sse = sse_events(stream)
+                sent = [await publish(http, "restart.tick", {"n": 0})]
+                assert await bus_status(http) == "healthy"
+
+                redis_server.stop()
+                await until_bus_status(http, "degraded")  # the truth while Redis is down
+                down = await http.post("/api/v1/events", json={"type": "restart.tick", "data": {"n": -1}})
+                assert down.status_code == 503
+
+                await asyncio.to_thread(redis_server.start)
+                # At once, with no wait: the publish reconnects by itself.
+                sent += [await publish(http, "restart.tick", {"n": n}) for n in range(1, 6)]
+                await until_bus_status(http, "healthy")
+
+                received_ws = [await recv_frame(ws) for _ in sent]
+                received_sse = [(await next_sse(sse)).json for _ in sent]
+        entries = await stream_entries(redis_server.url, "restart:events")
+    assert received_ws == sent
+    assert received_sse == sent
+    assert [entry["n"] for entry in entries if entry and "n" in entry] == [0, 1, 2, 3, 4, 5]
 
 
 async def connections_on_two_workers(url: str) -> list[tuple[ClientConnection, str]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -104,6 +106,80 @@ async def test_sse_rejects_an_invalid_filter_naming_it(http: httpx.AsyncClient) 
     response = await http.get("/events", params={"types": "workflow"})
     assert response.status_code == 422
     assert "'workflow'" in response.json()["message"]
+
+
+@pytest.mark.parametrize("types", ["workflow.done\n", "workflow.*\n", "a.b,workflow.done\r", "workflow.\x00"])
+async def test_sse_rejects_a_filter_with_control_characters(http: httpx.AsyncClient, types: str) -> None:
+    response = await http.get("/events", params={"types": types})
+    assert response.status_code == 422
+    assert "is invalid" in response.json()["message"]
+
+
+async def test_sse_caps_patterns_like_ws(make_settings: SettingsFactory) -> None:
+    limit = 3  # the one setting for both channels
+    with running_server(create_app(make_settings(event_bus="memory", ws_max_subscriptions=limit))) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
+            refused = await http.get("/events", params={"types": ",".join(f"a.n{n}" for n in range(limit + 1))})
+            async with http.stream("GET", "/events", params={"types": "a.n0, a.n1, a.n2"}) as accepted:
+                assert accepted.status_code == 200
+    assert refused.status_code == 422
+    assert "WS_MAX_SUBSCRIPTIONS" in refused.json()["message"]
+
+
+def split_sse_lines(body: bytes) -> list[str]:
+    """Lines as the SSE specification splits them: CRLF, LF or CR, and nothing else."""
+    return re.split(r"\r\n|\r|\n", body.decode("utf-8"))
+
+
+def parse_sse_frames(body: bytes) -> list[dict[str, str]]:
+    """Every frame of a complete stream, parsed by the specification's rules (comments skipped)."""
+    frames, current = [], dict[str, str]()
+    for line in split_sse_lines(body):
+        if not line:
+            if current:
+                frames.append(current)
+            current = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            current[name] = current[name] + "\n" + value if name == "data" and name in current else value
+    return frames
+
+
+NASTY = [
+    "line\nbreak",
+    "carriage\rreturn",
+    "crlf\r\n\r\nevent: forged\r\ndata: {}\r\n\r\n",
+    "\n\nid: 999\n\n",
+    "unicode separators \u2028 \u2029 \u0085 \x0b \x0c \x1c \x1d \x1e",
+    "data: forged",
+    ": comment",
+    "nul \x00 and tab \t",
+]
+
+
+async def test_no_event_field_can_break_an_sse_frame(http: httpx.AsyncClient) -> None:
+    """Every published field (the type is checked; data and the request id are user-made) stays in its frame."""
+    body = b""
+    async with http.stream("GET", "/events", params={"types": "frame.*"}) as response:
+        published = []
+        for n, text in enumerate(NASTY):
+            envelope = await publish(http, "frame.check", {"text": text, text: n})
+            published.append(envelope)
+        async with asyncio.timeout(DEADLINE):
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if body.count(b"frame.check") >= 2 * len(NASTY):  # `event:` line and the envelope
+                    frames = [frame for frame in parse_sse_frames(body) if frame.get("event") == "frame.check"]
+                    if len(frames) == len(NASTY) and body.endswith((b"\r\n\r\n", b"\n\n")):
+                        break
+    frames = parse_sse_frames(body)
+    assert [set(frame) for frame in frames] == [{"event", "id", "data"}] * len(NASTY)
+    assert [frame["event"] for frame in frames] == ["frame.check"] * len(NASTY)
+    assert [frame["id"] for frame in frames] == [envelope["id"] for envelope in published]
+    assert [json.loads(frame["data"]) for frame in frames] == published
+    # Only the frame structure breaks lines, and non-ASCII text is escaped inside the JSON.
+    assert body.isascii()
 
 
 async def test_sse_streams_are_counted_while_open(http: httpx.AsyncClient) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -102,7 +105,11 @@ async def test_guide_event_integration_receives_and_dispatches_events(events_url
 async def test_subscribed_frame_names_the_events_and_the_serving_instance(ws: ClientConnection) -> None:
     first = await subscribe(ws, "workflow.*", "task.completed")
     assert first["events"] == ["workflow.*", "task.completed"]
-    assert first["instance"].startswith("{{ cookiecutter.component_name }}@")
+    # Opaque: tells instances apart without naming the host, the pid or the component.
+    instance = first["instance"]
+    assert re.fullmatch(r"[0-9a-f]{16}", instance), instance
+    assert socket.gethostname() not in instance
+    assert "{{ cookiecutter.component_name }}" not in instance
     second = await subscribe(ws, "task.completed", "agent.*")
     assert second["subscriptions"] == ["workflow.*", "task.completed", "agent.*"]
 
@@ -154,6 +161,14 @@ async def test_ping_gets_a_pong_echoing_its_data(ws: ClientConnection) -> None:
         ('{"type": "subscribe", "events": [1]}', "invalid_field", '"events"'),
         ('{"type": "subscribe", "events": ["workflow"]}', "invalid_subscription", "'workflow'"),
         ('{"type": "unsubscribe", "events": []}', "invalid_field", '"events"'),
+        # Matched in full: `re.match` with `$` let a trailing newline through.
+        ('{"type": "subscribe", "events": ["workflow.done\\n"]}', "invalid_subscription", "'workflow.done\\n'"),
+        ('{"type": "subscribe", "events": ["workflow.*\\n"]}', "invalid_subscription", "'workflow.*\\n'"),
+        ('{"type": "subscribe", "events": ["workflow.\\u0000"]}', "invalid_subscription", "'workflow.\\x00'"),
+        # Not JSON: NaN and Infinity are refused, not echoed back as non-standard JSON.
+        ('{"type": "ping", "data": NaN}', "invalid_json", "NaN"),
+        ('{"type": "ping", "data": [Infinity]}', "invalid_json", "Infinity"),
+        ('{"type": "ping", "data": -1e400}', "invalid_json", "out of range"),
     ],
 )
 async def test_a_bad_frame_gets_an_error_frame_and_the_connection_carries_on(
@@ -165,6 +180,32 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_connection_carries_on(
     assert error["data"]["code"] == code
     assert named in error["data"]["message"]
     assert (await subscribe(ws, "task.*"))["events"] == ["task.*"]
+
+
+async def test_a_deeply_nested_frame_gets_an_error_frame_and_the_connection_carries_on(
+    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    nested = '{"type": "ping", "data": ' + "[" * 5000 + "]" * 5000 + "}"  # 10 KB, under the frame limit
+    with running_server(create_app(make_settings(event_bus="memory"))) as url, caplog.at_level(logging.WARNING):
+        async with connect(ws_url(url)) as ws:
+            await ws.send(nested)
+            error = await recv_frame(ws)
+            assert error["type"] == "error"
+            assert error["data"]["code"] == "invalid_json"
+            assert "nested too deeply" in error["data"]["message"]
+            assert (await subscribe(ws, "task.*"))["events"] == ["task.*"]
+    assert not [record for record in caplog.records if record.exc_info], "a bad frame must not log a traceback"
+
+
+async def test_every_frame_the_server_sends_is_standard_json(ws: ClientConnection) -> None:
+    await ws.send('{"type": "ping", "data": {"big": 1e308, "tiny": -1e-320, "text": "\\ud83d\\ude00"}}')
+    raw = await asyncio.wait_for(ws.recv(), DEADLINE)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in a frame: {raw!r}")
+
+    pong = json.loads(raw, parse_constant=refuse)
+    assert pong == {"type": "pong", "data": {"big": 1e308, "tiny": -1e-320, "text": "\U0001f600"}}
 
 
 async def test_an_oversized_frame_gets_an_error_then_close_1009(ws: ClientConnection) -> None:

@@ -81,6 +81,32 @@ def test_healthy_only_drops_components_without_a_recent_heartbeat(local_hermes_f
     assert httpx.get(url).json()["total"] == 1
 
 
+def test_a_registration_has_no_heartbeat_and_is_not_healthy_until_one_arrives(local_hermes: LocalHermes) -> None:
+    # The real Hermes: `last_heartbeat` is null after every registration (first, renewal, again).
+    url = f"{local_hermes.url}/api/components"
+    token = register(local_hermes)["token"]
+    assert httpx.get(url).json()["components"][0]["last_heartbeat"] is None
+    assert httpx.get(url, params={"healthy_only": "true"}).json()["total"] == 0
+    assert heartbeat(local_hermes, token).status_code == 200
+    assert httpx.get(url, params={"healthy_only": "true"}).json()["total"] == 1
+    register(local_hermes)
+    assert httpx.get(url, params={"healthy_only": "true"}).json()["total"] == 0
+
+
+def test_bounce_serves_again_on_the_same_port_with_or_without_its_registrations(local_hermes: LocalHermes) -> None:
+    url = f"{local_hermes.url}/api/components"
+    token = register(local_hermes)["token"]
+    local_hermes.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=5)
+    local_hermes.start()
+    local_hermes.bounce(forget=False)
+    assert httpx.get(url, timeout=5).json()["total"] == 1
+    local_hermes.bounce(forget=True)
+    assert httpx.get(url, timeout=5).json()["total"] == 0
+    assert heartbeat(local_hermes, token).status_code == 200  # the old token still passes
+
+
 def test_by_name_returns_only_the_oldest_entry(local_hermes: LocalHermes) -> None:
     register(local_hermes, component_id="peer-1")
     register(local_hermes, component_id="peer-2")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .app import STARTUP_REFUSALS
 from .doctor import run_doctor
 from .serve import serve
 from .settings import SettingsError, load_settings
@@ -27,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "doctor":
         return run_doctor(settings)
-    return serve(settings)
+    try:
+        return serve(settings)
+    except STARTUP_REFUSALS as exc:  # refused before serving (e.g. `WEB_CONCURRENCY=2` with the memory bus)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

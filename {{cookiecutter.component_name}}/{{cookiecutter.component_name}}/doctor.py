@@ -18,6 +18,7 @@ import httpx
 from .hermes.calls import HermesCalls
 from .hermes.protocol import HermesError, field
 from .hermes.registration import registration_body
+from .security.policy import auth_report
 from .settings import Settings, env_name
 
 
@@ -44,6 +45,7 @@ class Doctor:
             f"settings: port {s.port} (AI port {s.ai_port}), advertised as {s.base_url}, component id {s.component_id}"
         )
         self.check_port()
+        self.check_auth()
         if not s.hermes_enabled:
             self.warn(f"Hermes is disabled ({env_name('hermes_enabled')}=false): peers will not find this component")
         else:
@@ -70,6 +72,13 @@ class Doctor:
                 )
                 return
         self.ok(f"port {s.port} on {s.bind_host} is free")
+
+    def check_auth(self) -> None:
+        status, message, fix = auth_report(self.settings)
+        if status == "fail":
+            self.fail(message, fix)
+        else:
+            (self.warn if status == "warn" else self.ok)(f"{message}; {fix}" if fix else message)
 
     def _serves_us(self) -> bool:
         host = "127.0.0.1" if self.settings.bind_host in ("0.0.0.0", "::") else self.settings.bind_host

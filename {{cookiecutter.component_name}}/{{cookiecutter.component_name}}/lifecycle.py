@@ -3,12 +3,29 @@ what each dependency reports for `/health`."""
 
 from __future__ import annotations
 
+import atexit
+import sys
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+
+
+class StartupRefused(Exception):
+    """A startup check failed; the message names the fix. Shown as one line, without a traceback."""
+
+
+def refuse_at_exit(message: str) -> None:
+    """Print why startup was refused as the process's very last line, after the server's own.
+
+    The server (uvicorn, or `python -m`) still logs its own lines and chooses
+    the exit code (non-zero: startup failed); the reason comes last, where a
+    reader of the output looks first.
+    """
+    atexit.register(print, f"error: {message}", file=sys.stderr, flush=True)
+
 
 DependencyStatus = Literal["healthy", "degraded", "unhealthy", "unknown", "disabled"]
 
@@ -26,6 +43,8 @@ class Lifecycle:
     started_monotonic: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     shutting_down: bool = False
+    # Why startup was refused (see `StartupRefused`), once it has been.
+    refusal: str | None = None
     probes: dict[str, Callable[[], DependencyReport]] = field(default_factory=dict)
     # Long-lived resources, closed in reverse order once shutdown has begun.
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)

@@ -3,7 +3,8 @@
 The app builds one `Service` when it starts and hands it what business code
 needs: the settings, the event bus (`await self.bus.publish(...)`) and the
 peers (`await self.peers.call("rhetor", ...)`). Routes in `api/v1.py` call
-it; so could a queue consumer or a CLI. The README's recipes start here.
+it; so could a queue consumer or a CLI. A method marked `@action` is also a
+workflow step (`api/actions.py`). The README's recipes start here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .actions import action
 from .client import Peers
 from .events.backend import EventBus
 from .settings import Settings
@@ -32,6 +34,7 @@ class Service:
     bus: EventBus
     peers: Peers
 
+    @action  # also callable by other components and workflow steps: POST /api/actions/process
     async def process(self, data: Any) -> dict[str, Any]:
         """The sample: describes the JSON it is given. Empty input is an error."""
         if data is None or data == "" or data == [] or data == {}:

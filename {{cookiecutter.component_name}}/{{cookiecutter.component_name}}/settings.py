@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .about import (
@@ -67,11 +67,15 @@ class Settings(BaseSettings):
     hermes_required_timeout: float = Field(30.0, gt=0)
     hermes_timeout: float = Field(5.0, gt=0)
     heartbeat_interval: float = Field(20.0, gt=0, lt=60)
-    presence_check_interval: float = Field(30.0, gt=0)
-    register_retry_max: float = Field(5.0, gt=0)  # cap of the wait between registration attempts
+    presence_check_interval: float = Field(15.0, gt=0)  # /health's `registered` is at most this old
+    register_retry_max: float = Field(30.0, gt=0)  # cap of the wait between registration attempts
     hermes_token_lifetime: float = Field(3600.0, gt=0)
     heartbeat_failures_before_reregister: int = Field(3, ge=1)
     unregister_timeout: float = Field(2.0, gt=0)
+    # Hermes registrar (issue 12): a cheap TCP probe while Hermes is unreachable ends the
+    # registration backoff early; with several workers (Redis bus) one holds a lease and registers.
+    hermes_probe_interval: float = Field(1.0, gt=0)
+    hermes_lease_ttl: float = Field(10.0, gt=0)
 
     # Events
     event_bus: Literal["memory", "redis"] = DEFAULT_EVENT_BUS
@@ -96,6 +100,28 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(1000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
+
+    # Serving limits (python -m; see serve.py and the README's "Limits"): slow or silent clients cannot hold the server.
+    limit_concurrency: int = Field(1000, ge=1)  # connections + requests at once; more get 503
+    timeout_keep_alive: int = Field(5, ge=1)  # seconds an idle keep-alive connection stays open
+    header_timeout: float = Field(10.0, gt=0)  # seconds for a request's line and headers to arrive (else 408)
+    max_header_bytes: int = Field(16 * 1024, ge=1024)  # request line + headers (else 431)
+    max_header_count: int = Field(100, ge=10)  # headers per request (else 431)
+    max_request_line_bytes: int = Field(8 * 1024, ge=256)  # method + URL + version (else 431)
+
+    # Authentication (issue 9, DESIGN §10; see security/): keys are Tekton-wide, the rest is ours.
+    auth_keys: SecretStr | None = Field(None, validation_alias=_shared("TEKTON_AUTH_KEYS"))  # kid=secret,...
+    auth_required: bool | None = None  # unset: required unless bound to loopback
+    auth_open_paths: CommaList = Field(default_factory=list)  # exact paths open without a token, besides §10's
+    ws_allowed_origins: CommaList = Field(default_factory=list)  # /ws Origins allowed besides our own
+    auth_replay_cache_size: int = Field(200_000, ge=1)  # nonces remembered at once (300 s each); full -> 503
+
+    @field_validator("auth_open_paths", "ws_allowed_origins", mode="before")
+    @classmethod
+    def _split_auth_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("capabilities", "dependencies", mode="before")
     @classmethod

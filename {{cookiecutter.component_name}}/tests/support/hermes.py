@@ -3,8 +3,12 @@
 Like Tekton's Hermes: routes under `/api/`, an opaque signed token sent back
 in `X-Authentication-Token` (401 when bad or expired, 422 when missing), a
 component listing filtered by `healthy_only` (last heartbeat within the
-healthy window, 60 s), registrations kept in memory only. `restart()` forgets
-every registration while old tokens stay valid, as a restarted Hermes does.
+healthy window, 60 s), registrations kept in memory only. A registration
+(first, renewal or again) lists `last_heartbeat: null` until the next
+heartbeat, and healthy-only lookups skip it until then. `restart()` forgets
+every registration while old tokens stay valid, as a restarted Hermes does;
+`bounce()` stops serving for a while and comes back on the same port, with
+or without its registrations.
 
 For tests it also misbehaves on demand (`fail(...)`): 500, HTML, truncated
 JSON, a hang, or a TCP reset. Run it alone with
@@ -56,6 +60,7 @@ class Call:
     method: str
     path: str
     status: int
+    at: float = field(default_factory=time.monotonic, compare=False)  # when it was answered
 
 
 @dataclass
@@ -149,7 +154,9 @@ def create_hermes_app(registry: HermesRegistry) -> ASGIApp:
         return {key: value for key, value in record.items() if key != "token"}
 
     def healthy(record: dict[str, Any]) -> bool:
-        return bool(time.time() - record["last_heartbeat"] <= registry.healthy_window)
+        # Never heartbeated since it registered: the real Hermes counts that as unhealthy.
+        last = record["last_heartbeat"]
+        return last is not None and time.time() - last <= registry.healthy_window
 
     @app.post("/api/register")
     async def register(body: RegistrationRequest) -> dict[str, Any]:
@@ -165,7 +172,7 @@ def create_hermes_app(registry: HermesRegistry) -> ASGIApp:
                 "status": "active",
                 "capabilities": body.capabilities,
                 "endpoint": body.endpoint,
-                "last_heartbeat": now,
+                "last_heartbeat": None,  # as the real Hermes: null until the next heartbeat
                 "registered_at": now,
                 "metadata": body.metadata,
             }
@@ -388,6 +395,17 @@ class LocalHermes:
     def restart(self) -> None:
         """Lose every registration, keep accepting old tokens: what a real Hermes restart looks like."""
         self.registry.restart()
+
+    def bounce(self, *, forget: bool = True, down_for: float = 0.0) -> None:
+        """Stop serving (connections refused), wait `down_for` seconds, serve again on the same port.
+
+        `forget=True` is a Hermes restart (registrations lost, old tokens still accepted);
+        `forget=False` a network outage or a Hermes that kept its state."""
+        self.stop()
+        if forget:
+            self.registry.restart()
+        time.sleep(down_for)
+        self.start()
 
     def fail(self, mode: FaultMode, times: int | None = None, path: str = "/api/") -> None:
         """Answer requests under `path` badly, `times` times (or until `heal()`)."""

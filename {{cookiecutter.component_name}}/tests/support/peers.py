@@ -68,7 +68,7 @@ class FlakyPeer:
                     request.method,
                     request.url.path,
                     dict(request.headers),
-                    json.loads(raw) if raw else None,
+                    _parsed(raw),
                     time.monotonic(),
                 )
             )
@@ -82,6 +82,16 @@ class FlakyPeer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+
+def _parsed(raw: bytes) -> Any:
+    """JSON bodies as data; anything else (e.g. Harmonia's form-encoded posts) as text."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
 
 
 @contextmanager

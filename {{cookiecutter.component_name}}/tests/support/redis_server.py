@@ -25,9 +25,11 @@ class RedisServerMissing(RuntimeError):
 class RedisServer:
     """`with RedisServer(tmp_path) as redis: redis.url` -> `redis://127.0.0.1:<port>/0`."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False) -> None:
         self.directory = directory
         self.port = port or free_port()
+        # appendonly: what was acknowledged survives a restart (the fault test restarts it).
+        self.appendonly = appendonly
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -35,7 +37,8 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RedisServerMissing(INSTALL_HINT)
-        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        appendonly = "yes" if self.appendonly else "no"
+        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendonly]
         self.process = subprocess.Popen(
             [*command, "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )

@@ -21,13 +21,30 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
+def worker_share(low: int, high: int) -> tuple[int, int]:
+    """This pytest-xdist worker's slice of `low`-`high` (all of it outside xdist), so
+    parallel workers never draw the same port from a range."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2:
+        return low, high
+    size = (high - low + 1) // count
+    start = low + int(worker[2:]) % count * size
+    return start, start + size - 1
+
+
 def free_port(low: int | None = None, high: int | None = None) -> int:
-    """A free loopback port; within `low`-`high` when given (component ports are 8000-9999)."""
+    """A free loopback port; within `low`-`high` when given (component ports are 8000-9999).
+
+    Without a range the kernel picks it (at random, so parallel workers do not meet);
+    with one, each xdist worker draws from its own share of it.
+    """
     if low is None or high is None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port: int = sock.getsockname()[1]
             return port
+    low, high = worker_share(low, high)
     for candidate in random.sample(range(low, high + 1), k=min(200, high - low + 1)):
         with socket.socket() as sock:
             try:
@@ -76,24 +93,42 @@ class ComponentProcess:
         log_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
         launcher: Literal["uvicorn", "module"] = "uvicorn",
+        port_env: bool = True,
     ) -> None:
         self.launcher = launcher
         self.package = package
-        self.port = port or free_port(8000, 9999)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **(env or {}), f"{package.upper()}_PORT": str(self.port)}
-        self.log_path = (log_dir or Path.cwd()) / f"{package}-{self.port}.log"
+        self.port_env = port_env  # False: only uvicorn's `--port` says which port is served
+        self.given_env = env or {}
+        self.log_dir = log_dir or Path.cwd()
+        self.port_drawn = port is None
+        self.use_port(port or free_port(8000, 9999))
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
+    def use_port(self, port: int) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.env = {**os.environ, **self.given_env, f"{self.package.upper()}_PORT": str(port)}
+        if not self.port_env:
+            del self.env[f"{self.package.upper()}_PORT"]
+        self.log_path = self.log_dir / f"{self.package}-{port}.log"
+
     def start(self, wait: float = 20.0) -> ComponentProcess:
-        uvicorn_cli = ["uvicorn", f"{self.package}.app:app", "--host", "127.0.0.1", "--port", str(self.port)]
-        target = [self.package] if self.launcher == "module" else uvicorn_cli
-        command = [sys.executable, "-m", *target, *self.extra_args]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_until_healthy(wait)
-        return self
+        for attempt in range(3):
+            uvicorn_cli = ["uvicorn", f"{self.package}.app:app", "--host", "127.0.0.1", "--port", str(self.port)]
+            target = [self.package] if self.launcher == "module" else uvicorn_cli
+            command = [sys.executable, "-m", *target, *self.extra_args]
+            with self.log_path.open("wb") as log:
+                self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                self.wait_until_healthy(wait)
+                return self
+            except RuntimeError:
+                # Another process took the drawn port between the draw and the bind: draw again.
+                if not (self.port_drawn and attempt < 2 and "address already in use" in self.log.lower()):
+                    raise
+                self.use_port(free_port(8000, 9999))
+        raise AssertionError("unreachable")
 
     def wait_until_healthy(self, wait: float) -> None:
         deadline = time.monotonic() + wait

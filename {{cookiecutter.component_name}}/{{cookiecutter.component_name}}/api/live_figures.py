@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -78,14 +78,25 @@ class LiveFigures:
 
 
 class MetricsStreamRequest(BaseModel):
-    components: list[str] = Field(default_factory=list, description="Empty, or this component's name")
+    components: list[str] = Field(
+        default_factory=list,
+        description="Components asked about; this one streams only its own figures and says which it does not serve",
+    )
     metrics: list[str] = Field(default_factory=lambda: list(FIGURES), description=f"Any of {', '.join(FIGURES)}")
 
 
 async def figure_stream(
-    component: str, figures: list[str], interval: float, shutdown: anyio.Event
+    component: str, figures: list[str], interval: float, shutdown: anyio.Event, not_served: Sequence[str] = ()
 ) -> AsyncIterator[ServerSentEvent]:
     live = LiveFigures()
+    if not_served:
+        # The guide asks one component for several; say once, in the stream, who is not answered here.
+        notice = {
+            "component": component,
+            "not_served": list(not_served),
+            "message": f"{component} streams only its own figures; ask {', '.join(not_served)} directly",
+        }
+        yield ServerSentEvent(data=json.dumps(notice, separators=(",", ":")), event="notice")
     while not shutdown.is_set():
         with anyio.move_on_after(interval):
             await shutdown.wait()
@@ -99,20 +110,18 @@ async def figure_stream(
     response_class=EventSourceResponse,
 )
 async def metrics_stream(body: MetricsStreamRequest, settings: SettingsDep) -> EventSourceResponse:
-    others = [name for name in body.components if name.lower() != settings.component_name]
-    if others:
-        raise HTTPException(
-            422,
-            f"components: this component streams only its own figures; "
-            f"send [] or [{settings.component_name!r}], not {others}",
-        )
+    others = list(dict.fromkeys(name for name in body.components if name.lower() != settings.component_name))
     unknown = [name for name in body.metrics if name not in FIGURES]
     if unknown or not body.metrics:
         raise HTTPException(422, f"metrics: {unknown or 'empty'} is not valid; choose from {list(FIGURES)}")
     shutdown = anyio.Event()
     return EventSourceResponse(
         figure_stream(
-            settings.component_name, list(dict.fromkeys(body.metrics)), settings.metrics_stream_interval, shutdown
+            settings.component_name,
+            list(dict.fromkeys(body.metrics)),
+            settings.metrics_stream_interval,
+            shutdown,
+            others,
         ),
         ping=settings.event_ping_interval,
         send_timeout=settings.event_send_timeout,

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
-from ..events import check_event_type
+from ..events import EVENT_TYPE_PATTERN, MAX_TYPE_LENGTH, InvalidEventData, check_event_type
 from ..events.backend import BusUnavailable
 from .deps import PublisherDep
 
@@ -19,7 +19,12 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
 class PublishRequest(BaseModel):
-    type: str = Field(description="Dotted event type, e.g. `workflow.completed`", examples=["workflow.completed"])
+    type: str = Field(
+        description="Dotted event type, e.g. `workflow.completed`",
+        examples=["workflow.completed"],
+        # In the schema only: the validator below gives the clearer message.
+        json_schema_extra={"pattern": EVENT_TYPE_PATTERN, "maxLength": MAX_TYPE_LENGTH},
+    )
     data: dict[str, Any] = Field(default_factory=dict, description="The event's payload")
 
     @field_validator("type")
@@ -41,6 +46,9 @@ class EventEnvelope(BaseModel):
 async def publish(body: PublishRequest, bus: PublisherDep) -> EventEnvelope:
     try:
         event = await bus.publish(body.type, body.data)
+    except InvalidEventData as exc:
+        # Checked before anything is published: no subscriber sees a refused event.
+        raise HTTPException(400, str(exc)) from None
     except BusUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
     return EventEnvelope(**event.to_dict())

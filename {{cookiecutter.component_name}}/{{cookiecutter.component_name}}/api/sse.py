@@ -23,6 +23,7 @@ from ..events.backend import BusUnavailable
 from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
 from ..events.subscription import Subscription
 from .deps import BusDep, SettingsDep
+from .ws import subscription_limit_error
 
 router = APIRouter(tags=["events"])
 
@@ -76,8 +77,14 @@ async def events(
     types: str = Query("*", description="Comma-separated event types or patterns: `workflow.*`, `*`"),
     last_event_id: str | None = Header(None, description="Resume after this event id"),
 ) -> EventSourceResponse:
+    # Spaces around commas are fine; any other character is checked by the grammar (no strip()).
+    texts = [item.strip(" ") for item in types.split(",") if item.strip(" ")]
+    # Counted before parsing: the same cap as /ws, whatever the query holds.
+    too_many = subscription_limit_error(len(set(texts)), settings.ws_max_subscriptions)
+    if too_many is not None:
+        raise HTTPException(422, f"types: {too_many}")
     try:
-        patterns = parse_patterns(item.strip() for item in types.split(",") if item.strip())
+        patterns = parse_patterns(texts)
     except InvalidEventType as exc:
         raise HTTPException(422, f"types: {exc}") from None
     if not patterns:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -23,6 +22,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..events import InvalidEventType, parse_patterns
 from ..events.backend import EventBus
+from ..events.eager import run_eagerly
+from ..events.envelope import Event, dumps_strict, loads_strict
 from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
 from ..events.subscription import Subscription
 from ..settings import Settings, env_name
@@ -48,12 +49,24 @@ class SendTimedOut(Exception):
 
 
 def control(frame_type: str, data: Any) -> str:
-    return json.dumps({"type": frame_type, "data": data}, separators=(",", ":"))
+    # Strict: never NaN, Infinity or a lone surrogate on the wire.
+    return dumps_strict({"type": frame_type, "data": data})
+
+
+def subscription_limit_error(count: int, limit: int) -> str | None:
+    """The one subscription cap, for /ws and /events alike (`<NAME>_WS_MAX_SUBSCRIPTIONS`)."""
+    if count <= limit:
+        return None
+    return (
+        f"{count} subscriptions exceed the limit of {limit} per connection "
+        f"(set by {env_name('ws_max_subscriptions')}): use wildcards such as 'workflow.*'"
+    )
 
 
 def parse_frame(text: str) -> tuple[str, dict[str, Any]]:
     try:
-        frame = json.loads(text)
+        # Strict: NaN/Infinity are not JSON, and deep nesting is an error, not a RecursionError.
+        frame = loads_strict(text)
     except ValueError as exc:
         raise FrameError("invalid_json", f"frame is not JSON ({exc}): send one JSON object per frame") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
@@ -73,7 +86,14 @@ def event_list(frame: dict[str, Any], required: bool) -> list[str] | None:
 
 
 class Connection:
-    """One client: a receive loop for its frames, a send loop for its events."""
+    """One client: events go out as they are published, a receive loop handles its frames.
+
+    While the client keeps up, each event is sent from the publisher's own
+    call, without a task switch (`send_now`). A send that has to wait (the
+    client is slow to read) finishes in a task, and events published meanwhile
+    queue behind it, in order, in the subscription's bounded queue, which the
+    `drain` task empties: a slow client holds up only itself.
+    """
 
     def __init__(self, websocket: WebSocket, bus: EventBus, settings: Settings, subscription: Subscription) -> None:
         self.websocket = websocket
@@ -82,6 +102,36 @@ class Connection:
         self.subscription = subscription
         self.bad_frames = 0
         self.sending_since: float | None = None
+        self.in_flight: asyncio.Task[None] | None = None  # an event send that had to wait
+        self.draining = False  # the drain task holds an event or is sending one
+        self.failed: BaseException | None = None
+        subscription.direct = self.send_now
+
+    def send_now(self, event: Event) -> bool:
+        """Send `event` at once unless another send is under way; False: queue it."""
+        if self.in_flight is not None or self.draining or self.failed is not None:
+            return False
+        try:
+            task = run_eagerly(self.websocket.send_text(event.json))
+        except Exception as exc:  # the socket is gone: the receive loop ends the connection
+            self.failed = exc
+            return True
+        if task is None:
+            DELIVERED_HERE.inc()
+        else:
+            self.sending_since = time.monotonic()
+            self.in_flight = task
+            task.add_done_callback(self._sent)
+        return True
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self.in_flight, self.sending_since = None, None
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self.failed = task.exception()
+        else:
+            DELIVERED_HERE.inc()
 
     async def send(self, text: str) -> None:
         # Timed by `watch_sends`, not a timer per frame: cheaper when fanning out to many sockets.
@@ -99,6 +149,8 @@ class Connection:
             started = self.sending_since
             if started is not None and time.monotonic() - started > limit:
                 raise SendTimedOut
+            if self.failed is not None:
+                raise self.failed
 
     async def close(self, code: int, reason: str) -> None:
         # A client that stopped reading may never take the close frame either.
@@ -106,13 +158,22 @@ class Connection:
             async with asyncio.timeout(1.0):
                 await self.websocket.close(code, reason)
 
-    async def send_events(self) -> None:
+    async def drain(self) -> None:
+        """Send what queued behind a slow send, in order, telling the client what it lost."""
         while (event := await self.subscription.get()) is not None:
-            dropped = self.subscription.take_dropped()
-            if dropped:
-                await self.send(control("dropped", {"count": dropped}))
-            await self.send(event.json)
-            DELIVERED_HERE.inc()
+            self.draining = True  # before any wait: a newer event must not overtake this one
+            try:
+                if self.in_flight is not None:
+                    await asyncio.shield(self.in_flight)
+                if self.failed is not None:
+                    raise self.failed
+                dropped = self.subscription.take_dropped()
+                if dropped:
+                    await self.send(control("dropped", {"count": dropped}))
+                await self.send(event.json)
+                DELIVERED_HERE.inc()
+            finally:
+                self.draining = False
 
     async def receive_frames(self) -> None:
         while True:
@@ -154,13 +215,9 @@ class Connection:
             except InvalidEventType as exc:
                 raise FrameError("invalid_subscription", str(exc)) from None
             names = [*patterns, *(pattern.text for pattern in added if pattern.text not in patterns)]
-            limit = self.settings.ws_max_subscriptions
-            if len(names) > limit:
-                raise FrameError(
-                    "too_many_subscriptions",
-                    f"{len(names)} subscriptions exceed the limit of {limit} per connection "
-                    f"(set by {env_name('ws_max_subscriptions')}): use wildcards such as 'workflow.*'",
-                )
+            too_many = subscription_limit_error(len(names), self.settings.ws_max_subscriptions)
+            if too_many is not None:
+                raise FrameError("too_many_subscriptions", too_many)
             # Acknowledge before the first matching event can be sent.
             await self.send(
                 control(
@@ -168,12 +225,11 @@ class Connection:
                     {"events": [p.text for p in added], "subscriptions": names, "instance": self.bus.instance},
                 )
             )
-            patterns.update((pattern.text, pattern) for pattern in added)
+            self.subscription.add_patterns(added)
         elif frame_type == "unsubscribe":
             events = event_list(frame, required=False)
             removed = [name for name in (list(patterns) if events is None else events) if name in patterns]
-            for name in removed:
-                del patterns[name]
+            self.subscription.remove_patterns(removed)
             await self.send(control("unsubscribed", {"events": removed, "subscriptions": list(patterns)}))
         else:
             raise FrameError(
@@ -189,7 +245,7 @@ async def events_socket(websocket: WebSocket, settings: SettingsDep, bus: BusDep
     OPEN_CONNECTIONS.labels(CHANNEL).inc()
     tasks = [
         asyncio.create_task(connection.receive_frames()),
-        asyncio.create_task(connection.send_events()),
+        asyncio.create_task(connection.drain()),
         asyncio.create_task(connection.watch_sends()),
     ]
     try:
@@ -204,6 +260,8 @@ async def events_socket(websocket: WebSocket, settings: SettingsDep, bus: BusDep
                 )
     finally:
         subscription.close()
+        if connection.in_flight is not None:
+            tasks.append(connection.in_flight)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

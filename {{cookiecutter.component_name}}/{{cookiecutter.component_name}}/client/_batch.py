@@ -13,6 +13,7 @@ The peer's contract: `POST /api/v1/batch {"items": [...]}` ->
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -53,6 +54,7 @@ class BatchIntegration:
         linger: float | None = None,
         concurrency: int | None = None,
         queue_size: int | None = None,
+        on_batch: Callable[[int, int], object] | None = None,
     ) -> None:
         config = config or IntegrationConfig.from_env()
         self.component = component
@@ -65,6 +67,7 @@ class BatchIntegration:
                 f"and linger={self.linger} >= 0"
             )
         self.endpoint = endpoint
+        self.on_batch = on_batch  # called with (processed, failed) after each batch
         self.client = ComponentClient(
             component, host=host, port=port, base_url=base_url, config=config, discovery=discovery
         )
@@ -188,7 +191,16 @@ class BatchIntegration:
                 future.set_result(result)
         self.processed_count += len(batch) - failed
         self.failed_count += failed
-        logger.info("batch sent", extra={"target": self.component, "items": len(batch), "failed": failed})
+        # The guide's run() prints "Processed N items" per batch: log it, and tell `on_batch` if given.
+        logger.info(
+            "Processed %d items (%d failed) on %s",
+            len(batch) - failed,
+            failed,
+            self.component,
+            extra={"target": self.component, "items": len(batch), "failed": failed},
+        )
+        if self.on_batch is not None:
+            self.on_batch(len(batch) - failed, failed)
         return answer if isinstance(answer, dict) else {"processed": [], "failed": []}
 
 

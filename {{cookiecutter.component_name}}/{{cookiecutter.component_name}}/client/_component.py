@@ -46,8 +46,21 @@ def decode(response: httpx.Response) -> Any:
     return response.text
 
 
+def _name_from_address(host: str | None, port: int | None, base_url: str | None) -> str:
+    """The guide's `ComponentClient(host="localhost", port=8005)` names no peer: its address is the name
+    (used for the breaker, metrics and errors); without an address there is nothing to call."""
+    if base_url:
+        return httpx.URL(base_url).netloc.decode() or base_url
+    if port is not None:
+        return f"{host or 'localhost'}:{port}"
+    raise ValueError("ComponentClient needs the peer's name (found through Hermes) or its host/port or base_url")
+
+
 class ComponentClient:
     """Calls to one peer, by name: `await ComponentClient("rhetor").call_api("generate", "POST", {...})`.
+
+    The guide's `ComponentClient(host="localhost", port=8005)` also works: the
+    address then stands for the name.
 
     `host`/`port` (or `base_url`) skip discovery, which otherwise happens at
     the first call (never in the constructor). `config` defaults to
@@ -58,7 +71,7 @@ class ComponentClient:
 
     def __init__(
         self,
-        component: str,
+        component: str | None = None,
         *,
         host: str | None = None,
         port: int | None = None,
@@ -69,6 +82,7 @@ class ComponentClient:
         api_version: str = API_VERSION,
         discovery: HermesClient | None = None,
     ) -> None:
+        component = component or _name_from_address(host, port, base_url)
         self.component = component
         self.config = config or IntegrationConfig.from_env()
         self.source = source

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 
-from ..addresses import AddressError
+from ..addresses import AddressError, env_key
 from ..hermes import HermesClient, HermesError
 from ._errors import PeerUnavailableError
 
@@ -70,9 +70,16 @@ class PeerAddress:
                 ) from exc
         return self._discovery
 
+    def _hermes_itself(self) -> str | None:
+        # Hermes does not list itself: where we talk to Hermes (HERMES_URL, ...) is where it lives,
+        # not the fixed port 8001 its static fallback would give.
+        return self.discovery.base_url if env_key(self.component) == "HERMES" else None
+
     async def base_url(self) -> str:
         if self.fixed:
             return self.fixed
+        if hermes := self._hermes_itself():
+            return hermes
         try:
             return (await self.discovery.resolve(self.component)).base_url.rstrip("/")
         except HermesError as exc:  # DiscoveryError included: nothing cached, no static address
@@ -81,6 +88,8 @@ class PeerAddress:
     def base_url_sync(self) -> str:
         if self.fixed:
             return self.fixed
+        if hermes := self._hermes_itself():
+            return hermes
         try:
             return self.discovery.resolve_sync(self.component).base_url.rstrip("/")
         except HermesError as exc:  # DiscoveryError included: nothing cached, no static address

@@ -48,7 +48,7 @@ class PeerHTTPError(IntegrationError, httpx.HTTPStatusError):
     def __init__(self, response: httpx.Response, *, component: str = "", endpoint: str = "") -> None:
         self.status = response.status_code
         self.body = _body(response)
-        detail = self.body.get("message") if isinstance(self.body, dict) else None
+        detail = peer_message(self.body)
         message = (
             f"{component or 'peer'} answered {self.status} to {response.request.method} {response.request.url.path}"
         )
@@ -76,6 +76,39 @@ class BatchClosedError(IntegrationError):
     """An item was added to a batch integration that is shutting down."""
 
     code = "closed"
+
+
+class StateConflictError(IntegrationError):
+    """`sync_state` kept losing to other writers until its deadline; nothing was overwritten."""
+
+    code = "state_conflict"
+
+
+class AtomicUpdateUnsupportedError(IntegrationError):
+    """The state backend has no compare-and-set, so `sync_state` cannot be atomic there."""
+
+    code = "atomic_update_unsupported"
+
+
+class WorkflowError(IntegrationError):
+    """A workflow definition or run is invalid (bad task list, unknown dependency, cycle, ...)."""
+
+    code = "workflow_error"
+
+
+def peer_message(body: Any) -> str | None:
+    """The peer's own words from an error body: Harmonia's `message`, Engram's `error`, FastAPI's `detail`."""
+    if isinstance(body, str):
+        return body.strip()[:300] or None
+    if not isinstance(body, dict):
+        return None
+    for key in ("message", "error", "detail"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if value:  # e.g. FastAPI's list of validation errors
+            return str(value)[:300]
+    return None
 
 
 def _body(response: httpx.Response) -> Any:

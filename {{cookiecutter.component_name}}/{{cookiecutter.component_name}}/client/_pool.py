@@ -13,6 +13,8 @@ import threading
 import httpx
 
 from ._discovery import close_shared_hermes
+from ._lifetime import close_with_loop
+from ._signing import shared_auth
 
 # Enough keep-alive connections for a few dozen concurrent calls to one peer.
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0)
@@ -33,8 +35,11 @@ def async_client() -> httpx.AsyncClient:
     client = _async_clients.get(loop)
     if client is None or client.is_closed:
         # trust_env=False: peers are on the local network, a system proxy would only get in the way.
-        client = httpx.AsyncClient(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False)
+        # auth: every call signed when TEKTON_AUTH_KEYS is set (DESIGN §10), a no-op otherwise.
+        client = httpx.AsyncClient(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False, auth=shared_auth())
         _async_clients[loop] = client
+        # Also when nobody calls close_pools() (the guide's asyncio.run snippets): this pool, and discovery's.
+        close_with_loop(client.aclose, close_shared_hermes)
     return client
 
 
@@ -43,7 +48,7 @@ def sync_client() -> httpx.Client:
     global _sync_client
     with _sync_lock:
         if _sync_client is None or _sync_client.is_closed:
-            _sync_client = httpx.Client(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False)
+            _sync_client = httpx.Client(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False, auth=shared_auth())
         return _sync_client
 
 

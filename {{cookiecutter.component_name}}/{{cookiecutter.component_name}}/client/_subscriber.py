@@ -23,6 +23,7 @@ from ..backoff import Backoff
 from ..hermes import HermesClient
 from ._discovery import PeerAddress
 from ._errors import PeerUnavailableError
+from ._signing import handshake_headers
 from ._telemetry import logger, outgoing_headers
 
 Handler = Callable[[Any], Any]
@@ -123,7 +124,9 @@ class EventIntegration:
 
     async def _session(self) -> None:
         url = ws_url(await self.address.base_url())
-        async with connect(url, open_timeout=self.open_timeout, additional_headers=outgoing_headers()) as socket:
+        # A fresh token per connection (DESIGN §10), in the header: never in the URL, where logs would show it.
+        headers = outgoing_headers(handshake_headers(self.component))
+        async with connect(url, open_timeout=self.open_timeout, additional_headers=headers) as socket:
             self._socket = socket
             try:
                 await socket.send(json.dumps({"type": "subscribe", "events": list(self.handlers)}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -50,9 +51,26 @@ class SyncIntegration:
         return self._client.base_url
 
     def request(self, endpoint: str, data: dict[str, Any]) -> Any:
-        """POST `data` to `endpoint`; a failure comes back as the guide's error dict, never raised."""
+        """POST `data` to `endpoint`; a failure comes back as the guide's error dict, never raised.
+
+        Outside an event loop this blocks and returns the dict (Pattern 1). Inside a
+        running loop it returns an awaitable of the same dict instead of blocking
+        the loop, so the guide's `await integration.request(...)` (Pattern 10,
+        Troubleshooting 3) works too.
+        """
         try:
-            return self.call(endpoint, "POST", data)
+            asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                return self.call(endpoint, "POST", data)
+            except IntegrationError as exc:
+                return error_dict(exc, self.target)
+        return self.arequest(endpoint, data)
+
+    async def arequest(self, endpoint: str, data: dict[str, Any]) -> Any:
+        """`request` for async code: the peer's JSON, or the guide's error dict."""
+        try:
+            return await self._client.call_api(endpoint, "POST", data)
         except IntegrationError as exc:
             return error_dict(exc, self.target)
 

@@ -118,7 +118,13 @@ def _log(call: Call, record: dict[str, Any], started: float, **extra: Any) -> No
         **record,
         **extra,
     }
-    logger.log(level, "integration request failed" if "error" in extra else "integration request", extra=fields)
+    if "error" in extra:
+        # The message alone must say who, where, what came back and why (log readers skip the extras).
+        status = record.get("status") or "no answer"
+        message = f"integration request to {call.component} {call.method} {call.path} failed (status {status}): "
+        logger.log(level, message + str(extra["error"]), extra=fields)
+    else:
+        logger.log(level, "integration request", extra=fields)
 
 
 async def send_async(

@@ -15,7 +15,16 @@ from .catalog import (
     COMPONENT_STOPPING,
     EventType,
 )
-from .envelope import Event, InvalidEventType, Pattern, check_event_type, parse_patterns
+from .envelope import (
+    EVENT_TYPE_PATTERN,
+    MAX_TYPE_LENGTH,
+    Event,
+    InvalidEventData,
+    InvalidEventType,
+    Pattern,
+    check_event_type,
+    parse_patterns,
+)
 
 __all__ = [
     "CATALOG",
@@ -23,8 +32,11 @@ __all__ = [
     "COMPONENT_REGISTERED",
     "COMPONENT_STARTED",
     "COMPONENT_STOPPING",
+    "EVENT_TYPE_PATTERN",
+    "MAX_TYPE_LENGTH",
     "Event",
     "EventType",
+    "InvalidEventData",
     "InvalidEventType",
     "Pattern",
     "check_event_type",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import socket
+import secrets
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -21,10 +21,14 @@ from .backend import BusUnavailable, EventBus
 from .catalog import EventType
 from .memory_bus import MemoryBus
 
+# Drawn once per process (keyed by pid, so a forked worker draws its own): tells
+# workers and replicas apart on the wire without naming the host or the pid.
+_INSTANCE_IDS: dict[int, str] = {}
 
-def instance_name(settings: Settings) -> str:
-    """Names this process: replicas differ by host or instance id, workers by pid."""
-    return f"{settings.component_id}@{socket.gethostname()}:{os.getpid()}"
+
+def instance_id() -> str:
+    """This process's opaque instance id, the same for every bus it opens."""
+    return _INSTANCE_IDS.setdefault(os.getpid(), secrets.token_hex(8))
 
 
 def open_bus(settings: Settings) -> EventBus:
@@ -32,7 +36,7 @@ def open_bus(settings: Settings) -> EventBus:
     if settings.event_bus == "memory":
         return MemoryBus(
             source=settings.component_name,
-            instance=instance_name(settings),
+            instance=instance_id(),
             replay_size=settings.event_replay_size,
         )
     try:
@@ -48,7 +52,7 @@ def open_bus(settings: Settings) -> EventBus:
         url=settings.redis_url,
         stream=settings.event_stream_key or f"{settings.component_name}:events",
         source=settings.component_name,
-        instance=instance_name(settings),
+        instance=instance_id(),
         replay_size=settings.event_replay_size,
     )
     return bus

@@ -9,15 +9,21 @@ can never be mistaken for each other. Subscriptions name exact types or use
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The one grammar of event types, used at every entry point (HTTP publish, /ws
+# and /events subscriptions, the catalog) and published as the OpenAPI schema's
+# `pattern`. Always matched with `fullmatch`: `re.match` with `$` lets a
+# trailing newline through.
 _SEGMENT = r"[A-Za-z0-9_-]+"
-EVENT_TYPE = re.compile(rf"^{_SEGMENT}(\.{_SEGMENT})+$")
-_PATTERN_SEGMENT = re.compile(rf"^({_SEGMENT}|\*)$")
+EVENT_TYPE_PATTERN = rf"^{_SEGMENT}(?:\.{_SEGMENT})+$"
+EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN)
+_PATTERN_SEGMENT = re.compile(rf"{_SEGMENT}|\*")
 MAX_TYPE_LENGTH = 128
 
 
@@ -25,13 +31,57 @@ class InvalidEventType(ValueError):
     """An event type or subscription pattern that breaks the naming rules."""
 
 
+class InvalidEventData(ValueError):
+    """Event data that has no standard JSON form (NaN, Infinity, lone surrogates, ...)."""
+
+
 def check_event_type(event_type: str) -> str:
-    if len(event_type) > MAX_TYPE_LENGTH or not EVENT_TYPE.match(event_type):
+    if len(event_type) > MAX_TYPE_LENGTH or not EVENT_TYPE.fullmatch(event_type):
         raise InvalidEventType(
             f"event type {event_type!r} is invalid: use dotted segments of letters, digits, '_' or '-', "
             f"at least two, at most {MAX_TYPE_LENGTH} characters (e.g. 'workflow.completed')"
         )
     return event_type
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not standard JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a JSON number")
+    return value
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """`json.loads` that refuses NaN, Infinity and numbers that overflow to them.
+
+    Raises `ValueError` (also for nesting too deep to decode, which Python
+    reports as `RecursionError`).
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def dumps_strict(value: Any) -> str:
+    """Standard JSON text with non-ASCII escaped, or `InvalidEventData`.
+
+    Escaped output has no character an SSE or WebSocket frame could take for a
+    line break, and refusing NaN/Infinity and lone surrogates here keeps them
+    off the wire.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        # ensure_ascii escapes a lone surrogate as `\ud800`, which no UTF-8 reader can decode.
+        if "\\ud" in text or "\\uD" in text:
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError) as exc:
+        raise InvalidEventData(f"event data has no standard JSON form: {exc}") from None
+    return text
 
 
 @dataclass(frozen=True)
@@ -45,7 +95,7 @@ class Pattern:
         segments = tuple(self.text.split("."))
         if (
             len(self.text) > MAX_TYPE_LENGTH
-            or not all(_PATTERN_SEGMENT.match(segment) for segment in segments)
+            or not all(_PATTERN_SEGMENT.fullmatch(segment) for segment in segments)
             or (len(segments) == 1 and segments[0] != "*")
         ):
             raise InvalidEventType(
@@ -109,5 +159,5 @@ class Event:
     @property
     def json(self) -> str:
         if self._json is None:
-            self._json = json.dumps(self.to_dict(), separators=(",", ":"))
+            self._json = dumps_strict(self.to_dict())
         return self._json

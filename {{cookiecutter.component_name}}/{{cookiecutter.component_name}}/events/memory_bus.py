@@ -39,8 +39,10 @@ class MemoryBus:
 
     async def publish(self, event_type: str, data: Any = None) -> Event:
         check_event_type(event_type)
+        event_id = f"{self.boot_id}-{self._sequence + 1}"
+        event = Event(event_id, event_type, self.source, now(), data, request_id_var.get())
+        _ = event.json  # refuses data with no standard JSON form before anyone sees the event
         self._sequence += 1
-        event = Event(f"{self.boot_id}-{self._sequence}", event_type, self.source, now(), data, request_id_var.get())
         self._replay.append((self._sequence, event))
         for subscription in list(self._subscriptions):
             subscription.offer(event)

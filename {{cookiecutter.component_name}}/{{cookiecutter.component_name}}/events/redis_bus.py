@@ -2,55 +2,91 @@
 
 Every process appends to one stream (`XADD`, trimmed to the replay size)
 and one reader task per process follows it (`XREAD BLOCK`), handing each
-entry to this process's subscribers. Event ids are the stream's ids, so
-`Last-Event-ID` resumes from the stream itself.
+entry to this process's subscribers, so every subscriber everywhere sees the
+stream's one order. Event ids are the stream's ids, so `Last-Event-ID`
+resumes from the stream itself.
+
+Redis restarts: a publish reconnects first (redis-py replaces a pooled
+connection the server closed before anything is sent) and retries only
+while the command was never sent or Redis refused it unrun (`LOADING`):
+`XADD` is not idempotent, so a command that may have reached Redis is never
+sent twice. redis-py's own retries are off for the same reason. `probe()`
+reports the last real round trip (the reader makes one at least every
+`READ_BLOCK_MS`), without I/O of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, cast
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 
+from ..addresses import redact_url
 from ..backoff import Backoff
 from ..lifecycle import DependencyReport
 from ..observability import request_id_var
 from .backend import BusUnavailable
-from .envelope import Event, Pattern, check_event_type, now
+from .envelope import Event, Pattern, check_event_type, dumps_strict, loads_strict, now
 from .metrics import PUBLISHED
 from .subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
-_STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
+_STREAM_ID = re.compile(r"(\d+)-(\d+)")
 _FIELD = "event"
 READ_BLOCK_MS = 1000
-DELIVERY_WAIT = 1.0
+SOCKET_TIMEOUT = READ_BLOCK_MS / 1000 + 2
 READ_COUNT = 500
-# Reconnecting to Redis: quick at first, never more than a few seconds apart.
-RECONNECT = Backoff(initial=0.1, maximum=5.0)
-
+# A publish keeps trying to reach a restarting Redis this long before answering "unavailable".
+PUBLISH_PATIENCE = 2.0
+# Reconnecting: quick at first, at most a second apart (a publish also wakes the reader).
+RECONNECT = Backoff(initial=0.05, maximum=1.0)
+# No successful round trip for this long means the bus is not healthy, whatever else happened.
+STALE_AFTER = SOCKET_TIMEOUT + READ_BLOCK_MS / 1000 + 1
 
 # What redis-py returns with decode_responses=True (its own annotations are looser).
 StreamEntries = list[tuple[str, dict[str, str]]]
 
 
 def stream_order(event_id: str) -> tuple[int, int]:
-    match = _STREAM_ID.match(event_id)
+    match = _STREAM_ID.fullmatch(event_id)
     return (int(match[1]), int(match[2])) if match else (-1, -1)
+
+
+async def replace_if_closed(connection: Any) -> None:
+    """Reconnect a pooled connection the server closed (e.g. a Redis restart) before it is used.
+
+    redis-py's pool checks this itself only in some configurations (not with
+    maintenance notifications on); checking here keeps a restart from costing
+    a publish. `can_read` is true when the socket is at EOF or holds stray data.
+    """
+    try:
+        stale = await connection.can_read()
+    except (RedisError, OSError):
+        stale = True
+    if stale:
+        await connection.disconnect()
+        await connection.connect()
+
+
+def newer_than(floor: tuple[int, int]) -> Callable[[Event], bool]:
+    return lambda event: stream_order(event.id) > floor
 
 
 class RedisBus:
     def __init__(self, url: str, stream: str, source: str, instance: str, replay_size: int) -> None:
         self.url = url
+        self.shown_url = redact_url(url)
         self.stream = stream
         self.source = source
         self.instance = instance
@@ -59,9 +95,14 @@ class RedisBus:
         self._subscriptions: set[Subscription] = set()
         self._reader: asyncio.Task[None] | None = None
         self._last_id = "$"
-        self._error: str | None = None
+        # The newest id this process appended, and subscriptions waiting for the reader to pass it.
+        self._published = (0, 0)
+        self._waiting: dict[Subscription, tuple[int, int]] = {}
+        self._wake = asyncio.Event()
         self._stopping = False
-        self._delivered = asyncio.Condition()
+        # The last round trip: when it last succeeded, and the error if the last one failed.
+        self._last_ok: float | None = None
+        self._error: str | None = None
 
     @property
     def client(self) -> redis.Redis:
@@ -71,13 +112,21 @@ class RedisBus:
 
     async def __aenter__(self) -> RedisBus:
         # Short socket timeouts, longer than the blocking read, so a dead Redis
-        # shows up in /health quickly instead of hanging publishers.
+        # shows up in /health quickly instead of hanging publishers. No hidden
+        # retries: redis-py would re-send an XADD that may already have run.
         self._redis = redis.Redis.from_url(
-            self.url, decode_responses=True, socket_connect_timeout=2, socket_timeout=READ_BLOCK_MS / 1000 + 2
+            self.url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=SOCKET_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
         )
-        with contextlib.suppress(RedisError, OSError):
+        try:
             # Fixed before startup ends, so events published from now on reach this process.
             self._last_id = await self._newest_id()
+            self._round_trip(None)
+        except (RedisError, OSError) as exc:
+            self._round_trip(exc)
         self._reader = asyncio.create_task(self._follow(), name="redis-event-reader")
         return self
 
@@ -99,40 +148,75 @@ class RedisBus:
             await self._redis.aclose()
             self._redis = None
 
+    def _round_trip(self, error: BaseException | None) -> None:
+        if error is None:
+            self._last_ok, self._error = time.monotonic(), None
+        else:
+            self._error = f"{type(error).__name__}: {error}"
+
     async def publish(self, event_type: str, data: Any = None) -> Event:
         check_event_type(event_type)
         request_id = request_id_var.get()
         body = {"type": event_type, "source": self.source, "time": now(), "data": data, "request_id": request_id}
-        try:
-            event_id = await self.client.xadd(
-                self.stream,
-                {_FIELD: json.dumps(body, separators=(",", ":"))},
-                # Exact trimming to the replay buffer plus one anchor entry: a client whose last
-                # event is the one just before the buffer still resumes without a gap (no reset).
-                maxlen=self.replay_size + 1,
-                approximate=False,
-            )
-        except RedisError as exc:
-            raise BusUnavailable(f"Redis at {self.url} did not take the event: {exc}") from exc
+        text = dumps_strict(body)  # refuses data with no standard JSON form before anything is sent
+        event_id = await self._xadd(text)
+        self._round_trip(None)
+        self._published = max(self._published, stream_order(event_id))
+        self._wake.set()  # a reader waiting to reconnect can go now: Redis answers
         PUBLISHED.inc()
-        # Local subscribers get it from the reader, like everyone else: one order for all.
-        # Returning once they have it keeps the in-memory bus's promise: a subscriber
-        # that subscribes after `publish` returned never sees that event.
-        await self._until_delivered(str(event_id))
-        return Event(str(event_id), event_type, self.source, body["time"], data, request_id)
+        return Event(event_id, event_type, self.source, body["time"], data, request_id)
 
-    async def _until_delivered(self, event_id: str) -> None:
-        target = stream_order(event_id)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(DELIVERY_WAIT), self._delivered:
-                await self._delivered.wait_for(lambda: stream_order(self._last_id) >= target)
+    async def _xadd(self, text: str) -> str:
+        """One `XADD`'s stream id, retried only while Redis has certainly not run it; or `BusUnavailable`."""
+        pool = self.client.connection_pool
+        deadline = time.monotonic() + PUBLISH_PATIENCE
+        attempt = 0
+        while True:
+            sent = False
+            try:
+                connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # untyped in redis-py
+                try:
+                    await replace_if_closed(connection)  # nothing is sent yet
+                    sent = True
+                    # Exact trimming to the replay buffer plus one anchor entry: a client whose last
+                    # event is the one just before the buffer still resumes without a gap (no reset).
+                    command = ("XADD", self.stream, "MAXLEN", self.replay_size + 1, "*", _FIELD, text)
+                    await connection.send_command(*command)
+                    return str(await connection.read_response())
+                except ResponseError:
+                    raise  # Redis answered: the connection is fine
+                except BaseException:
+                    # Unknown state (a timeout, a cancel mid-read): never reuse this connection.
+                    await connection.disconnect()
+                    raise
+                finally:
+                    await pool.release(connection)
+            except (BusyLoadingError, RedisError, OSError) as exc:
+                # BusyLoadingError: Redis refused the command unrun while it loads its data.
+                unrun = not sent or isinstance(exc, BusyLoadingError)
+                if unrun and time.monotonic() + RECONNECT.ceiling(attempt) <= deadline:
+                    await asyncio.sleep(RECONNECT.delay(attempt))
+                    attempt += 1
+                    continue
+                self._round_trip(None if isinstance(exc, ResponseError) else exc)
+                if unrun or isinstance(exc, ResponseError):
+                    raise BusUnavailable(f"Redis at {self.shown_url} did not take the event: {exc}") from None
+                raise BusUnavailable(
+                    f"Redis at {self.shown_url} did not confirm the event, which may have been published: "
+                    f"look for it before publishing it again ({exc})"
+                ) from None
 
     async def subscribe(
         self, patterns: Sequence[Pattern], *, channel: str, queue_size: int, after: str | None = None
     ) -> Subscription:
-        subscription = Subscription(patterns, queue_size, channel, self._subscriptions.discard)
+        subscription = Subscription(patterns, queue_size, channel, self._forget)
         if after is None:
             self._subscriptions.add(subscription)
+            if stream_order(self._last_id) < self._published:
+                # The reader has not yet delivered what this process published: like the
+                # in-memory bus, a subscription never sees an event published before it.
+                subscription.hold()
+                self._waiting[subscription] = self._published
             return subscription
         subscription.hold()
         self._subscriptions.add(subscription)
@@ -143,14 +227,18 @@ class RedisBus:
                 replayed = (await self._entries("-"))[-self.replay_size :]  # the buffer, not the anchor
         except RedisError as exc:
             subscription.close()
-            raise BusUnavailable(f"Redis at {self.url} cannot replay events: {exc}") from exc
+            raise BusUnavailable(f"Redis at {self.shown_url} cannot replay events: {exc}") from None
         last = stream_order(replayed[-1].id) if replayed else stream_order(after)
         subscription.release(replayed, is_newer=lambda event: stream_order(event.id) > last)
         return subscription
 
+    def _forget(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+        self._waiting.pop(subscription, None)
+
     async def _replay_after(self, last_id: str) -> list[Event] | None:
         """Entries after `last_id`, or None when that entry is no longer in the stream."""
-        if not _STREAM_ID.match(last_id) or not await self.client.xrange(self.stream, last_id, last_id, count=1):
+        if not _STREAM_ID.fullmatch(last_id) or not await self.client.xrange(self.stream, last_id, last_id, count=1):
             return None
         return await self._entries(f"({last_id}")
 
@@ -160,7 +248,7 @@ class RedisBus:
 
     @staticmethod
     def _decode(entry_id: str, fields: dict[str, str]) -> Event:
-        body = json.loads(fields[_FIELD])
+        body = loads_strict(fields[_FIELD])
         return Event(entry_id, body["type"], body["source"], body["time"], body.get("data"), body.get("request_id"))
 
     async def _follow(self) -> None:
@@ -179,30 +267,46 @@ class RedisBus:
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
-                if self._error is None:
-                    logger.warning("event bus lost Redis", extra={"url": self.url, "error": str(exc)})
-                self._error = str(exc)
-                await asyncio.sleep(RECONNECT.delay(failures))
+                if failures == 0:
+                    logger.warning("event bus lost Redis", extra={"url": self.shown_url, "error": str(exc)})
+                self._round_trip(exc)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECONNECT.delay(failures)):
+                        await self._wake.wait()
                 failures += 1
                 continue
-            if self._error is not None:
-                logger.info("event bus reconnected to Redis", extra={"url": self.url})
-            self._error, failures = None, 0
+            if failures:
+                logger.info("event bus reconnected to Redis", extra={"url": self.shown_url})
+            self._round_trip(None)
+            failures = 0
             for _stream, entries in response or ():
-                for entry_id, fields in entries:
-                    self._last_id = entry_id
-                    try:
-                        event = self._decode(entry_id, fields)
-                    except (KeyError, ValueError, TypeError):
-                        logger.warning("skipped a malformed stream entry", extra={"id": entry_id})
-                        continue
-                    for subscription in list(self._subscriptions):
-                        subscription.offer(event)
-            async with self._delivered:
-                self._delivered.notify_all()
+                self._deliver(entries)
+
+    def _deliver(self, entries: StreamEntries) -> None:
+        subscriptions = list(self._subscriptions)
+        for entry_id, fields in entries:
+            self._last_id = entry_id
+            try:
+                event = self._decode(entry_id, fields)
+            except (KeyError, ValueError, TypeError):
+                logger.warning("skipped a malformed stream entry", extra={"id": entry_id})
+                continue
+            for subscription in subscriptions:
+                subscription.offer(event)
+        if self._waiting:
+            reached = stream_order(self._last_id)
+            for subscription, floor in list(self._waiting.items()):
+                if reached >= floor:
+                    del self._waiting[subscription]
+                    subscription.release((), is_newer=newer_than(floor))
 
     def probe(self) -> DependencyReport:
         detail: dict[str, object] = {"backend": "redis", "instance": self.instance, "stream": self.stream}
-        if self._error is not None:
-            detail["error"] = self._error
-        return DependencyReport("event_bus", "degraded" if self._error else "healthy", detail=detail)
+        age = None if self._last_ok is None else time.monotonic() - self._last_ok
+        if age is not None:
+            detail["last_round_trip_seconds_ago"] = round(age, 3)
+        healthy = self._error is None and age is not None and age <= STALE_AFTER
+        if not healthy:
+            detail["error"] = self._error or f"no round trip with Redis at {self.shown_url} for {STALE_AFTER:.0f} s"
+        return DependencyReport("event_bus", "healthy" if healthy else "degraded", detail=detail)

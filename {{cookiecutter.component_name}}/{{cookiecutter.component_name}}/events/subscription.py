@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from .envelope import Event, Pattern
 from .metrics import DROPPED
 
+_WANTED_CACHE_SIZE = 1024  # distinct event types remembered per subscriber
+
 
 class Subscription:
     def __init__(
@@ -23,6 +25,11 @@ class Subscription:
         on_close: Callable[[Subscription], None],
     ) -> None:
         self.patterns: dict[str, Pattern] = {pattern.text: pattern for pattern in patterns}
+        # Whether each event type seen so far matches: one dict lookup per event after the first.
+        self._wanted: dict[str, bool] = {}
+        # Set by a channel that can send at once: called with an event while nothing is queued,
+        # it returns True when it took the event (sent, or sending), False to have it queued.
+        self.direct: Callable[[Event], bool] | None = None
         self.channel = channel
         self.reset = False  # set when a resume could not be honoured: the client must resync
         self._queue: deque[Event] = deque()
@@ -37,16 +44,34 @@ class Subscription:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def add_patterns(self, patterns: Iterable[Pattern]) -> None:
+        self.patterns.update((pattern.text, pattern) for pattern in patterns)
+        self._wanted.clear()
+
+    def remove_patterns(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            self.patterns.pop(text, None)
+        self._wanted.clear()
+
     def wants(self, event: Event) -> bool:
-        parts = event.segments
-        return any(pattern.matches_segments(parts) for pattern in self.patterns.values())
+        wanted = self._wanted.get(event.type)
+        if wanted is None:
+            parts = event.segments
+            wanted = any(pattern.matches_segments(parts) for pattern in self.patterns.values())
+            if len(self._wanted) >= _WANTED_CACHE_SIZE:
+                self._wanted.clear()
+            self._wanted[event.type] = wanted
+        return wanted
 
     def offer(self, event: Event) -> None:
-        """Queue `event` if it matches; never blocks."""
+        """Send `event` at once or queue it, if it matches; never blocks."""
         if self.closed or not self.wants(event):
             return
         if self._held is not None:
             self._held.append(event)
+            return
+        # Straight out while there is no backlog; behind a backlog, events queue in order.
+        if not self._queue and not self._dropped and self.direct is not None and self.direct(event):
             return
         self._push(event)
 

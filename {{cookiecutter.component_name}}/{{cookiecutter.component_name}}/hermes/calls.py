@@ -10,12 +10,15 @@ blocking twin, the registrar and async discovery the other.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from ..addresses import redact_url
 from .protocol import (
     Request,
     component_records,
@@ -24,6 +27,7 @@ from .protocol import (
     heartbeat_request,
     register_request,
     registration_answer,
+    split_endpoint,
     transport_error,
     unregister_request,
 )
@@ -40,6 +44,7 @@ class HermesCalls:
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # for messages: never the password
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
@@ -61,7 +66,7 @@ class HermesCalls:
                 request.method, request.path, params=request.params, json=request.json, headers=request.headers
             )
         except httpx.HTTPError as exc:
-            raise transport_error(request.what, self.base_url, exc) from None
+            raise transport_error(request.what, self.shown_url, exc) from None
         return decode(response, request.what)
 
     def close(self) -> None:
@@ -81,6 +86,8 @@ class AsyncHermesCalls:
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # for messages: never the password
+        self.timeout = timeout
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
@@ -102,8 +109,23 @@ class AsyncHermesCalls:
                 request.method, request.path, params=request.params, json=request.json, headers=request.headers
             )
         except httpx.HTTPError as exc:
-            raise transport_error(request.what, self.base_url, exc) from None
+            raise transport_error(request.what, self.shown_url, exc) from None
         return decode(response, request.what)
+
+    async def accepts_connections(self) -> bool:
+        """Whether Hermes' port accepts a TCP connection: the cheapest sign of life, sending nothing.
+
+        While Hermes is down the registrar asks this often and registers only sparsely."""
+        host, port, _ = split_endpoint(self.base_url)
+        try:
+            async with asyncio.timeout(self.timeout):
+                _, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):  # closed either way
+            await writer.wait_closed()
+        return True
 
     async def aclose(self) -> None:
         await self._http.aclose()

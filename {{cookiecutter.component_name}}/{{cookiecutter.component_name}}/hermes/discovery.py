@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from ..about import TEKTON_PORTS
-from ..addresses import environment, hermes_base_url_from_env
+from ..addresses import environment, hermes_base_url_from_env, redact_url
 from .calls import AsyncHermesCalls, HermesCalls
 from .directory import Directory, matching
 from .instance import ServiceInstance
@@ -49,7 +49,7 @@ class HermesClient:
             base_url = f"http://{host or 'localhost'}:{port or TEKTON_PORTS['hermes']}"
         self.base_url = (base_url or hermes_base_url_from_env(environment())).rstrip("/").removesuffix("/api")
         self.timeout = timeout
-        self.directory = Directory(cache_ttl=cache_ttl, hermes_url=self.base_url, environ=environment)
+        self.directory = Directory(cache_ttl=cache_ttl, hermes_url=redact_url(self.base_url), environ=environment)
         self._lock = threading.Lock()
         self._sync: HermesCalls | None = None
         self._async: AsyncHermesCalls | None = None

@@ -1,11 +1,18 @@
 """Keeps this component registered with Hermes for as long as it runs.
 
 Registration happens in the background, so startup never waits for Hermes
-(unless `<NAME>_HERMES_REQUIRED` asks it to). The registrar re-registers when
-Hermes rejects the token (401/404), before the token expires, after repeated
-heartbeat failures, and when Hermes no longer lists it: a restarted Hermes
-forgets everyone yet keeps accepting old tokens, so only a presence check
-notices. On shutdown it unregisters within a short, bounded time.
+(unless `<NAME>_HERMES_REQUIRED` asks it to). One loop runs every activity on
+its own timer: heartbeats, token renewal, and the presence check. A restarted
+Hermes forgets everyone yet keeps accepting old tokens, so only the presence
+check (is our id in the listing?) notices; `registered` in `/health` is what
+the last presence check (or registration) found, never a guess from
+heartbeats. The registrar re-registers when Hermes rejects the token, before
+the token expires, after repeated heartbeat failures, and when the listing
+lacks it; it heartbeats at once after every registration, because Hermes
+lists a fresh registration without a heartbeat and healthy-only lookups skip
+it until one arrives. With several workers, only the holder of a lease
+registers (`lease.py`); the others check presence only. On shutdown it
+unregisters within a short, bounded time.
 """
 
 from __future__ import annotations
@@ -13,23 +20,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter, Gauge
 
+from ..addresses import redact_url
 from ..backoff import Backoff
 from ..lifecycle import DependencyReport
 from ..settings import Settings, env_name
 from .calls import AsyncHermesCalls
+{%- if cookiecutter.event_bus == "redis" %}
+from .lease import RedisLease
+{%- endif %}
 from .protocol import HermesError, field
 from .registration import registration_body
 
-RegistrarState = Literal["disabled", "starting", "registered", "retrying", "stopped"]
+RegistrarState = Literal["disabled", "starting", "registered", "unconfirmed", "retrying", "standby", "stopped"]
 OnRegistered = Callable[[dict[str, Any]], Awaitable[None]]
+Activity = Literal["lease", "presence", "probe", "register", "renew", "heartbeat"]
 
 # Process-wide, defined once (several apps in one test process share them).
 REGISTRATIONS = Counter("hermes_registrations", "Registration attempts with Hermes, by result", ["result"])
@@ -43,6 +56,33 @@ class HermesRequiredError(RuntimeError):
     """`<NAME>_HERMES_REQUIRED` is set and registration did not succeed in time."""
 
 
+class Lease(Protocol):
+    """Decides which of several worker processes keeps the registration."""
+
+    check_every: float  # seconds between `hold()` calls
+
+    async def hold(self) -> bool:
+        """Take or renew the lease: True while this process holds it. May raise when unknown."""
+        ...
+
+    async def release(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def default_lease(settings: Settings) -> Lease | None:
+    """The Redis lease when the event bus is Redis (several workers are possible), else none: one process."""
+{%- if cookiecutter.event_bus == "redis" %}
+    if settings.event_bus != "redis":
+        return None
+    # Scoped like the event stream: the workers sharing a stream are one deployment.
+    stream = settings.event_stream_key or f"{settings.component_name}:events"
+    return RedisLease(settings.redis_url, f"{stream}:hermes-lease:{settings.component_id}", settings.hermes_lease_ttl)
+{%- else %}
+    return None  # the in-memory bus runs in one worker only
+{%- endif %}
+
+
 def registration_backoff(retry_max: float) -> Backoff:
     """Waits between registration attempts: from half a second up to `retry_max`, half of each random."""
     return Backoff(initial=min(FIRST_RETRY, retry_max), maximum=retry_max, jitter=0.5)
@@ -53,7 +93,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class Registrar:
-    """Register, heartbeat, re-register, unregister. Use as an async context manager."""
+    """Register, heartbeat, re-register, unregister. Use as an async context manager.
+
+    `lease`: by default the Redis lease when the bus is Redis; pass one to share
+    the registration among processes some other way.
+    """
 
     def __init__(
         self,
@@ -61,25 +105,31 @@ class Registrar:
         endpoints: list[dict[str, Any]] | None = None,
         on_registered: OnRegistered | None = None,
         calls: AsyncHermesCalls | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.settings = settings
         self.endpoints = endpoints or []
         self.on_registered = on_registered
         self.component_id = settings.component_id
         self.hermes_url = settings.hermes_base_url
+        self.shown_url = redact_url(self.hermes_url)  # the only form of the URL that is logged or shown
         self.state: RegistrarState = "starting" if settings.hermes_enabled else "disabled"
-        self.registered = False
+        self.registered = False  # what the last presence check (or registration) found
         self.last_success: datetime | None = None
         self.last_error: str | None = None
+        self.last_presence_check: datetime | None = None
         self.next_attempt: datetime | None = None
         self.log = logging.getLogger(f"{settings.component_name}.hermes")
         self.backoff = registration_backoff(settings.register_retry_max)
         self._calls = calls
         self._owns_calls = calls is None
+        self._lease = lease if lease is not None or not settings.hermes_enabled else default_lease(settings)
+        self.owner = self._lease is None  # whether this process keeps the registration
         self._token: str | None = None
-        self._token_issued = 0.0
+        self._attempt = 0
         self._heartbeat_failures = 0
-        self._next_presence_check = 0.0
+        self._reachable: bool | None = None  # what the last probe found while Hermes was unreachable
+        self._due: dict[Activity, float] = {}  # activity -> when it is next due (monotonic)
         self._problem: str | None = None
         self._registered_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -101,18 +151,23 @@ class Registrar:
             return
         if self._calls is None:
             self._calls = AsyncHermesCalls(self.hermes_url, timeout=self.settings.hermes_timeout)
+        self._due = {"lease": time.monotonic()} if self._lease is not None else {"register": time.monotonic()}
         self._task = asyncio.create_task(self._run(), name="hermes-registrar")
 
     async def stop(self) -> None:
-        """Stop heartbeating and unregister, bounded by `unregister_timeout`."""
+        """Stop heartbeating and unregister, bounded by `unregister_timeout`; release the lease."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self.registered and self._token:
+        if self.owner and self._token:
             await self._unregister()
+        if self._lease is not None:
+            await self._lease.release()
+            await self._lease.aclose()
         if self.settings.hermes_enabled:
+            self._token = None
             self._set_registered(False)
             self.state = "stopped"
             self.next_attempt = None
@@ -133,7 +188,7 @@ class Registrar:
         """Raise `HermesRequiredError`, with the fix, unless registered within `within` seconds."""
         if not await self.wait_registered(within):
             raise HermesRequiredError(
-                f"{self.settings.component_name} could not register with Hermes at {self.hermes_url} "
+                f"{self.settings.component_name} could not register with Hermes at {self.shown_url} "
                 f"within {within:g}s (last error: {self.last_error or 'none yet'}). Start Hermes or point "
                 f"{env_name('hermes_url')} at it, raise {env_name('hermes_required_timeout')}, "
                 f"or set {env_name('hermes_required')}=false to start without it."
@@ -142,15 +197,18 @@ class Registrar:
     # -- /health -------------------------------------------------------------
 
     def report(self) -> DependencyReport:
-        """The `hermes` probe: healthy when registered, else degraded (unhealthy if required)."""
+        """The `hermes` probe, from attributes only (no I/O): healthy when registered,
+        else degraded (unhealthy if required)."""
         detail: dict[str, object] = {
             "registered": self.registered,
             "state": self.state,
             "component_id": self.component_id,
-            "url": self.hermes_url,
+            "url": self.shown_url,
             "last_success": _iso(self.last_success),
             "last_error": self.last_error,
             "next_attempt": _iso(self.next_attempt),
+            "last_presence_check": _iso(self.last_presence_check),
+            "owner": self.owner,
         }
         if not self.settings.hermes_enabled:
             return DependencyReport("hermes", "disabled", False, detail)
@@ -162,47 +220,159 @@ class Registrar:
     # -- the loop ------------------------------------------------------------
 
     async def _run(self) -> None:
-        attempt = 0
         while True:
             try:
-                if self.registered:
-                    await self._sleep(self.settings.heartbeat_interval)
-                    await self._keep_alive()
-                    continue
-                try:
-                    await self._register()
-                    attempt = 0
-                except HermesError as exc:
-                    self._trouble(exc, "registration")
-                    self.state = "retrying"
-                    await self._sleep(self.backoff.delay(attempt))
-                    attempt += 1
+                await self._step()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # A bug must not end registration for the rest of the process' life.
                 self.log.exception("hermes registrar error; retrying")
-                await self._sleep(self.backoff.delay(attempt))
-                attempt += 1
+                self._due["register" if self.owner and not self._token else "lease"] = (
+                    time.monotonic() + self.backoff.delay(self._attempt)
+                )
+                self._attempt += 1
+            await self._sleep_until_due()
 
-    async def _sleep(self, seconds: float) -> None:
-        self.next_attempt = datetime.now(UTC) + timedelta(seconds=seconds)
-        await asyncio.sleep(seconds)
+    async def _step(self) -> None:
+        """Run whatever is due, in order: who registers, what Hermes lists, then our registration."""
+        if self._lease is not None and self._is_due("lease"):
+            await self._hold_lease()
+        if self._is_due("presence"):
+            await self._check_presence()
+        if not self.owner:
+            return
+        if self._token is None:
+            if self._is_due("probe"):
+                await self._probe()
+            if self._is_due("register"):
+                await self._try_register()
+            return
+        if self._is_due("renew"):
+            await self._renew()
+        if self._token is not None and self._is_due("heartbeat"):
+            await self._beat()
 
-    async def _keep_alive(self) -> None:
-        if time.monotonic() - self._token_issued >= self._renew_after:
-            try:
-                await self._register("token renewal")
-                return
-            except HermesError as exc:
-                # The old token may still be valid: keep heartbeating, so that an expired
-                # token or a dead Hermes is noticed (401 or failures) and not hidden.
-                self._trouble(exc, "token renewal")
+    def _is_due(self, activity: Activity) -> bool:
+        due = self._due.get(activity)
+        return due is not None and time.monotonic() >= due
+
+    def _schedule(self, activity: Activity, after: float) -> None:
+        self._due[activity] = time.monotonic() + after
+
+    def _cancel(self, *activities: Activity) -> None:
+        for activity in activities:
+            self._due.pop(activity, None)
+
+    async def _sleep_until_due(self) -> None:
+        now = time.monotonic()
+        wake = min(self._due.values(), default=now + 1.0)
+        # Shown in /health: the next registration attempt while unregistered, else the next call.
+        shown = self._due.get("register", wake) if self.owner and self._token is None else wake
+        self.next_attempt = datetime.now(UTC) + timedelta(seconds=max(0.0, shown - now))
+        await asyncio.sleep(max(0.0, wake - now))
+
+    # -- activities -----------------------------------------------------------
+
+    async def _hold_lease(self) -> None:
+        assert self._lease is not None
+        self._schedule("lease", self._lease.check_every)
+        try:
+            owner = await self._lease.hold()
+        except Exception as exc:  # e.g. Redis down: nobody can take the lease over, keep the role we had
+            self._trouble(str(exc), "lease", type(exc).__name__)
+            return
+        self._recovered("lease")
+        if owner and not self.owner:
+            self.owner = True
+            self.state = "starting" if self.last_success is None else "retrying"
+            self._cancel("presence")
+            self._schedule("register", 0)
+            self.log.info(
+                "this worker keeps the hermes registration",
+                extra={"component_id": self.component_id, "pid": os.getpid()},
+            )
+        elif not owner and (self.owner or self.state == "starting"):
+            self._stand_by()
+
+    def _stand_by(self) -> None:
+        """Another worker keeps the registration: stop heartbeating (without unregistering), watch presence."""
+        if self.owner:
+            self.log.info("another worker keeps the hermes registration now")
+        self.owner = False
+        self._token = None
+        self.state = "standby"
+        self._cancel("register", "probe", "renew", "heartbeat")
+        self._schedule("presence", 0)
+
+    async def _check_presence(self) -> None:
+        self._schedule("presence", self.settings.presence_check_interval)
+        try:
+            present = await self._listed()
+        except HermesError as exc:
+            # Hermes cannot tell: no one can find us through it either, so do not claim to be registered.
+            self._trouble(str(exc), "presence check", exc.key)
+            self._set_registered(False)
+            if self.owner and self._token is not None:
+                self.state = "unconfirmed"
+            return
+        self.last_presence_check = datetime.now(UTC)
+        self._recovered("presence check")
+        self._set_registered(present)
+        if not self.owner:
+            return
+        if present:
+            self.state = "registered"
+        elif self._token is not None:
+            self._lose("Hermes no longer lists this component (restarted, or unregistered it)")
+
+    async def _probe(self) -> None:
+        """While Hermes refuses connections, notice its return at once and register then."""
+        self._schedule("probe", self.settings.hermes_probe_interval)
+        reachable = await self._hermes.accepts_connections()
+        if reachable and self._reachable is False:
+            self.log.info("hermes accepts connections again; registering", extra={"hermes": self.shown_url})
+            self._schedule("register", 0)
+        self._reachable = reachable
+
+    async def _try_register(self) -> None:
+        try:
+            await self._register()
+        except HermesError as exc:
+            self._trouble(str(exc), "registration", exc.key)
+            self.state = "retrying"
+            # Registration attempts stay sparse (the backoff grows to `register_retry_max`), so a
+            # Hermes that answers badly is not hammered. When it does not even accept connections,
+            # a TCP probe every `hermes_probe_interval` costs it nothing and ends the wait as soon
+            # as it is back: registered within about a second of Hermes answering, even after a
+            # long outage. The probe acts on a change only (refused, then accepted), so a Hermes
+            # that accepts connections but times out is left to the backoff.
+            self._schedule("register", self.backoff.delay(self._attempt))
+            self._attempt += 1
+            if exc.kind == "unavailable":
+                self._reachable = None
+                self._schedule("probe", self.settings.hermes_probe_interval)
+            return
+        await self._beat()
+
+    async def _renew(self) -> None:
+        try:
+            await self._register("token renewal")
+        except HermesError as exc:
+            # The old token may still be valid: keep heartbeating, so that an expired
+            # token or a dead Hermes is noticed (401 or failures) and not hidden.
+            self._trouble(str(exc), "token renewal", exc.key)
+            self._schedule("renew", self.settings.heartbeat_interval)
+            return
+        await self._beat()
+
+    async def _beat(self) -> None:
+        self._schedule("heartbeat", self.settings.heartbeat_interval)
         try:
             await self._heartbeat()
         except HermesError as exc:
             HEARTBEATS.labels(exc.kind).inc()
-            self._trouble(exc, "heartbeat")
+            self._trouble(str(exc), "heartbeat", exc.key)
             if exc.kind == "rejected":
                 self._lose(f"Hermes rejected the heartbeat ({exc.status})")
                 return
@@ -213,16 +383,6 @@ class Registrar:
         HEARTBEATS.labels("success").inc()
         self._heartbeat_failures = 0
         self._recovered("heartbeat")
-        if time.monotonic() >= self._next_presence_check:
-            self._next_presence_check = time.monotonic() + self.settings.presence_check_interval
-            try:
-                present = await self._listed()
-            except HermesError as exc:
-                self._trouble(exc, "presence check")
-                return
-            self._recovered("presence check")
-            if not present:
-                self._lose("Hermes no longer lists this component (restarted, or unregistered it)")
 
     @property
     def _renew_after(self) -> float:
@@ -247,18 +407,20 @@ class Registrar:
             raise
         REGISTRATIONS.labels("success").inc()
         self._token = token
-        self._token_issued = time.monotonic()
+        self._attempt = 0
         self._heartbeat_failures = 0
-        self._next_presence_check = time.monotonic() + self.settings.presence_check_interval
+        self._cancel("register", "probe")
+        self._schedule("renew", self._renew_after)
+        self._schedule("presence", self.settings.presence_check_interval)
         self.last_success = datetime.now(UTC)
+        self.last_error = None
         self.state = "registered"
-        self._set_registered(True)
-        self._registered_event.set()
+        self._set_registered(True)  # Hermes just stored it: as good as a presence check
         if self._problem and self._problem.startswith(("registration:", "token renewal:")):
             self._problem = None  # a heartbeat problem stays until a heartbeat succeeds
         self.log.info(
             "registered with hermes",
-            extra={"component_id": self.component_id, "hermes": self.hermes_url, "reason": reason},
+            extra={"component_id": self.component_id, "hermes": self.shown_url, "reason": reason},
         )
         if self.on_registered is not None:
             try:
@@ -267,7 +429,7 @@ class Registrar:
                         "component_id": self.component_id,
                         "name": self.settings.component_name,
                         "endpoint": self.settings.base_url,
-                        "hermes": self.hermes_url,
+                        "hermes": self.shown_url,
                         "reason": reason,
                     }
                 )
@@ -289,7 +451,7 @@ class Registrar:
             async with asyncio.timeout(timeout):
                 await self._hermes.unregister(self.component_id, self._token or "")
         except TimeoutError:
-            self.log.warning("unregister from hermes timed out", extra={"timeout": timeout, "hermes": self.hermes_url})
+            self.log.warning("unregister from hermes timed out", extra={"timeout": timeout, "hermes": self.shown_url})
         except HermesError as exc:
             self.log.warning("unregister from hermes failed", extra={"error": str(exc)})
         else:
@@ -300,25 +462,36 @@ class Registrar:
     def _set_registered(self, registered: bool) -> None:
         self.registered = registered
         REGISTERED.set(1 if registered else 0)
-        if not registered:
+        if registered:
+            self._registered_event.set()
+        else:
             self._registered_event.clear()
 
     def _lose(self, reason: str) -> None:
+        """Our registration is gone or unusable: register again now."""
+        self._token = None
         self._set_registered(False)
         self.state = "retrying"
         self._heartbeat_failures = 0
+        self._attempt = 0
+        self._cancel("renew", "heartbeat", "presence")
+        self._schedule("register", 0)
         self.log.warning("lost hermes registration; registering again", extra={"reason": reason})
 
-    def _trouble(self, exc: HermesError, during: str) -> None:
+    def _trouble(self, error: str, during: str, key: str) -> None:
         """Record a failure; log it only when the kind of trouble changes."""
-        self.last_error = str(exc)
-        key = f"{during}:{exc.key}"
-        if key != self._problem:
-            self._problem = key
-            self.log.warning(f"hermes {during} failed; will retry", extra={"error": str(exc)})
+        self.last_error = error
+        problem = f"{during}:{key}"
+        if problem != self._problem:
+            self._problem = problem
+            self.log.warning(f"hermes {during} failed; will retry", extra={"error": error})
 
     def _recovered(self, activity: str) -> None:
         """`activity` worked: clear a problem of that activity (another call failing still counts)."""
         if self._problem is not None and self._problem.startswith(f"{activity}:"):
             self._problem = None
-            self.log.info("hermes answers again", extra={"hermes": self.hermes_url})
+            self.last_error = None
+            if activity == "lease":
+                self.log.info("the registration lease answers again")
+            else:
+                self.log.info("hermes answers again", extra={"hermes": self.shown_url})

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..about import DESCRIPTION, VERSION
+from ..actions import REGISTRY as ACTIONS
 
 COMPONENT_TYPE = "component"
 HEALTH_PATH = "/health"
@@ -64,6 +65,9 @@ def registration_body(identity: ComponentIdentity, endpoints: list[dict[str, Any
             "ws": WS_PATH,
             "events": EVENTS_PATH,
             "endpoints": endpoints or [],
+            # Workflow steps (`@action`); `url` is where Harmonia's discovery code looks (Hermes keeps `endpoint`).
+            "actions": sorted(ACTIONS),
+            "url": identity.base_url,
         },
     }
 

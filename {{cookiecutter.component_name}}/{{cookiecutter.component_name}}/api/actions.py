@@ -1,0 +1,110 @@
+"""Actions over HTTP, as Harmonia calls them (DESIGN §6, §11).
+
+`GET /api/capabilities` -> `{"actions": [...]}`; `GET /api/actions/{name}/schema`;
+`POST /api/actions/{name}` with JSON `{action, params, context}` -> `{"output": ...}`
+(so a workflow's `${tasks.<id>.output.x}` reads the result's `x`). Harmonia's
+adapter really sends `application/x-www-form-urlencoded` with the parameter
+*names* only; such a call is answered 422 naming the parameters whose values
+are missing, unless the action needs none. A repeated call with the same
+`Idempotency-Key` header (or `context.idempotency_key`, else the context's
+`execution_id` and `task_id`) returns the first call's result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from ..actions import REGISTRY, Action, ActionInputError, Idempotency, IdempotencyConflict
+from ..service import ProcessingError
+from .deps import ServiceDep
+
+router = APIRouter(tags=["actions"])
+idempotency = Idempotency()
+
+
+class ActionCall(BaseModel):
+    action: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Capabilities(BaseModel):
+    actions: list[str]
+
+
+class ActionResult(BaseModel):
+    output: Any
+
+
+def _action(name: str) -> Action:
+    found = REGISTRY.get(name)
+    if found is None:
+        raise HTTPException(404, f"no action {name!r}; this component offers {sorted(REGISTRY)}")
+    return found
+
+
+@router.get("/api/capabilities", response_model=Capabilities, summary="The actions this component offers")
+async def capabilities() -> Capabilities:
+    return Capabilities(actions=sorted(REGISTRY))
+
+
+@router.get("/api/actions/{name}/schema", summary="An action's description and JSON Schemas of its input and output")
+async def schema(name: str) -> dict[str, Any]:
+    return _action(name).schema()
+
+
+async def _read_call(request: Request, found: Action) -> ActionCall:
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        fields = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        named = [value for key, value in fields if key == "params"]
+        missing = found.required  # named or not, a form field carries no parameter's value
+        if missing:
+            raise HTTPException(
+                422,
+                f"action {found.name!r} needs values for {missing}: this form-encoded call carries parameter "
+                f"names only ({named or 'none'}), not their values; send JSON {{action, params, context}}",
+            )
+        return ActionCall(action=found.name)
+    try:
+        return ActionCall.model_validate_json(raw or b"{}")
+    except ValueError as exc:
+        raise HTTPException(422, f"body must be JSON {{action, params, context}}: {exc}") from None
+
+
+def _idempotency_key(call: ActionCall, header: str | None, name: str) -> str | None:
+    key = header or call.context.get("idempotency_key")
+    if key:
+        return f"{name}:key:{key}"
+    execution, task = call.context.get("execution_id"), call.context.get("task_id")
+    if execution and task:
+        return f"{name}:run:{execution}:{task}"
+    return None
+
+
+@router.post("/api/actions/{name}", response_model=ActionResult, summary="Run an action: {action, params, context}")
+async def run_action(
+    name: str,
+    request: Request,
+    service: ServiceDep,
+    idempotency_key: str | None = Header(None, description="Repeats with this key get the first result"),
+) -> ActionResult:
+    found = _action(name)
+    call = await _read_call(request, found)
+    if call.action not in (None, name):
+        raise HTTPException(422, f"body names action {call.action!r} but the path is /api/actions/{name}")
+    key = _idempotency_key(call, idempotency_key, name)
+    try:
+        output = await idempotency.run(key, call.params, lambda: found.run(service, call.params))
+    except ActionInputError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except IdempotencyConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ProcessingError as exc:
+        raise HTTPException(422, exc.message) from exc
+    return ActionResult(output=output)

@@ -1,0 +1,367 @@
+"""Authentication before routing (DESIGN §10), as plain ASGI middleware: deny by default.
+
+Every HTTP request and WebSocket handshake outside the open list needs a
+bearer token; every HTTP request except the `/ws` and `/events` handshakes
+also needs a request signature, checked after the body is buffered (under
+`<NAME>_MAX_BODY_BYTES`). Refusals answer 401 in the usual error shape with a
+`reason`, counted in `auth_failures_total{reason}`, and the app never sees
+them. Responses to signed requests are signed (event streams excepted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..observability import request_id_var
+from ..security import signing
+from ..security.keys import KEY_ID
+from ..security.paths import HANDSHAKES
+from ..security.policy import AuthPolicy, auth_policy, origin_of
+from ..security.reasons import REASONS, AuthFailure
+from ..security.redaction import install_query_token_filter
+from ..security.replay import (
+    MemoryReplayStore,
+    ReplayCacheFull,
+    ReplayCacheUnavailable,
+    ReplayStore,
+    open_store,
+)
+from ..security.tokens import LEEWAY, TokenVerifier, VerifiedToken
+from ..settings import Settings, env_name
+
+AUTH_FAILURES = Counter("auth_failures_total", "Requests refused by authentication, by reason", ["reason"])
+for _reason in REASONS:
+    AUTH_FAILURES.labels(_reason)  # every reason shows, at 0, before the first refusal
+
+_AUTHORIZATION = b"authorization"
+_KEY_ID = signing.KEY_ID_HEADER.lower().encode()
+_TIMESTAMP = signing.TIMESTAMP_HEADER.lower().encode()
+_NONCE = signing.NONCE_HEADER.lower().encode()
+_SIGNATURE = signing.SIGNATURE_HEADER.lower().encode()
+_WANTED = frozenset({_AUTHORIZATION, _KEY_ID, _TIMESTAMP, _NONCE, _SIGNATURE, b"content-length", b"origin"})
+_SIGNATURE_HEADERS = (_KEY_ID, _TIMESTAMP, _NONCE, _SIGNATURE)
+CLOSE_POLICY = 1008
+
+
+def open_replay_store(settings: Settings) -> ReplayStore:
+    """Shared through Redis with the Redis bus (every worker and replica), else this process's memory.
+
+    The Redis key sits beside the event stream: whoever shares the stream shares the cache."""
+    key = f"{settings.event_stream_key or settings.component_name + ':events'}:auth-seen"
+    return open_store(settings.event_bus, settings.auth_replay_cache_size, settings.redis_url, key)
+
+
+class AuthGate:
+    """The policy and the replay cache, opened by the lifespan (which refuses bad settings before serving)."""
+
+    def __init__(self, settings: Settings, logger: logging.Logger) -> None:
+        self.settings = settings
+        self.logger = logger
+        self._policy: AuthPolicy | None = None
+        self._store: ReplayStore | None = None
+        self.verifier = TokenVerifier(settings.component_name)
+
+    @property
+    def policy(self) -> AuthPolicy:
+        if self._policy is None:  # an app served without its lifespan
+            self._policy = auth_policy(self.settings)
+        return self._policy
+
+    @property
+    def store(self) -> ReplayStore:
+        if self._store is None:
+            self._store = MemoryReplayStore(self.settings.auth_replay_cache_size)
+        return self._store
+
+    async def __aenter__(self) -> AuthGate:
+        self._policy = auth_policy(self.settings)  # SettingsError: refused, the variable named
+        install_query_token_filter()
+        if self._policy.warning:
+            self.logger.warning(self._policy.warning)
+        elif self._policy.keys is not None:
+            self._store = open_replay_store(self.settings)
+            kids = [key.kid for key in self._policy.keys.keys]
+            self.logger.info("authentication is on", extra={"key_ids": kids, "signing_key": kids[0]})
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._store is not None:
+            await self._store.aclose()
+
+
+def _json(status: int, body: dict[str, Any], extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
+    payload = json.dumps({**body, "request_id": request_id_var.get()}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *extra]
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": payload},
+    )
+
+
+def _bearer(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+
+
+def _query_token(scope: Scope) -> tuple[str | None, bytes]:
+    """The `access_token` query parameter, and the query string without it (what the app gets)."""
+    raw: bytes = scope.get("query_string", b"")
+    if b"access_token=" not in raw:
+        return None, raw
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    token = next((value for name, value in pairs if name == "access_token"), None)
+    rest = urlencode([(name, value) for name, value in pairs if name != "access_token"])
+    return token, rest.encode("latin-1")
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, gate: AuthGate, max_body_bytes: int) -> None:
+        self.app = app
+        self.gate = gate
+        self.max_body_bytes = max_body_bytes
+        self.body_setting = env_name("max_body_bytes")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            policy = self.gate.policy
+            if policy.keys is None or scope["path"] in policy.open_paths:
+                await self.app(scope, receive, send)
+            else:
+                await self._http(scope, receive, send, policy)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send, self.gate.policy)
+        else:
+            await self.app(scope, receive, send)
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, policy: AuthPolicy) -> None:
+        assert policy.keys is not None
+        headers: dict[bytes, str] = {}
+        for name, value in scope["headers"]:
+            if name in _WANTED:
+                headers[name] = value.decode("latin-1")
+        handshake = scope["path"] in HANDSHAKES
+        try:
+            verified, query = await self._token(scope, headers, policy, handshake)
+        except AuthFailure as failure:
+            await self._refuse(scope, send, failure)
+            return
+        except (ReplayCacheFull, ReplayCacheUnavailable) as exc:
+            await self._unavailable(send, exc)
+            return
+        if handshake:
+            await self.app({**scope, "query_string": query} if query is not None else scope, receive, send)
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(send)
+            return
+        body = await self._read_body(receive)
+        if body is None:
+            await self._too_large(send)
+            return
+        try:
+            nonce = self._check_signature(scope, headers, verified, body)
+            if not await self.gate.store.remember("n:" + nonce, int(headers[_TIMESTAMP]) + signing.WINDOW):
+                raise AuthFailure("replayed", "this request (its X-Tekton-Nonce) was already received")
+        except AuthFailure as failure:
+            await self._refuse(scope, send, failure)
+            return
+        except (ReplayCacheFull, ReplayCacheUnavailable) as exc:
+            await self._unavailable(send, exc)
+            return
+        await self.app(scope, _replay(body, receive), _signing_send(send, verified, nonce))
+
+    async def _token(
+        self, scope: Scope, headers: dict[bytes, str], policy: AuthPolicy, handshake: bool
+    ) -> tuple[VerifiedToken, bytes | None]:
+        """The verified token, and for a handshake whose token came in the query, the query without it."""
+        assert policy.keys is not None
+        token = _bearer(headers.get(_AUTHORIZATION))
+        query: bytes | None = None
+        if token is None and handshake:
+            token, query = _query_token(scope)
+        if token is None:
+            raise AuthFailure(
+                "missing_token", "this route needs 'Authorization: Bearer <token>' (a JWT signed with a deployment key)"
+            )
+        if not token:
+            raise AuthFailure("bad_token", "the Authorization header must be 'Bearer <token>'")
+        verified = self.gate.verifier.verify(token, policy.keys)
+        if query is not None and not await self.gate.store.remember("j:" + verified.jti, verified.expires_at + LEEWAY):
+            raise AuthFailure("replayed", "this access_token was already used: mint a fresh one per connection")
+        return verified, query
+
+    def _check_signature(self, scope: Scope, headers: dict[bytes, str], verified: VerifiedToken, body: bytes) -> str:
+        """The request's nonce, once its signature holds; else `AuthFailure`."""
+        kid, timestamp, nonce, presented = (headers.get(name) for name in _SIGNATURE_HEADERS)
+        if kid is None and timestamp is None and nonce is None and presented is None:
+            raise AuthFailure(
+                "missing_signature",
+                "signed requests carry X-Tekton-Key-Id, X-Tekton-Timestamp, X-Tekton-Nonce and X-Signature",
+            )
+        problems = [
+            name
+            for name, value, pattern in (
+                (signing.KEY_ID_HEADER, kid, KEY_ID),
+                (signing.TIMESTAMP_HEADER, timestamp, signing.TIMESTAMP),
+                (signing.NONCE_HEADER, nonce, signing.NONCE),
+                (signing.SIGNATURE_HEADER, presented, signing.SIGNATURE),
+            )
+            if value is None or not pattern.fullmatch(value)
+        ]
+        if problems:
+            raise AuthFailure("bad_signature", f"missing or malformed: {', '.join(problems)}")
+        assert kid is not None and timestamp is not None and nonce is not None and presented is not None
+        if kid != verified.key.kid:
+            keys = self.gate.policy.keys
+            if keys is None or keys.get(kid) is None:
+                raise AuthFailure("unknown_key", f"key id {kid!r} is not among this component's keys")
+            raise AuthFailure("bad_signature", "X-Tekton-Key-Id must name the key that signed the token")
+        skew = int(timestamp) - time.time()
+        if abs(skew) > signing.WINDOW:
+            raise AuthFailure(
+                "stale_timestamp",
+                f"X-Tekton-Timestamp is {abs(skew):.0f} s from this server's clock (at most {signing.WINDOW} s)",
+            )
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        target = (raw_path + b"?" + query if query else raw_path).decode("utf-8", "replace")
+        canonical = signing.request_canonical(
+            scope["method"], target, self.gate.policy.audience, timestamp, nonce, signing.body_hash(body)
+        )
+        if not signing.matches(verified.key, canonical, presented):
+            raise AuthFailure("bad_signature", "X-Signature does not match this request (method, path, body, ...)")
+        return nonce
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None past the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _refuse(self, scope: Scope, send: Send, failure: AuthFailure) -> None:
+        AUTH_FAILURES.labels(failure.reason).inc()
+        self.gate.logger.info(
+            "request refused", extra={"reason": failure.reason, "path": scope["path"], "method": scope.get("method")}
+        )
+        body = {"error": "unauthorized", "reason": failure.reason, "message": failure.message}
+        extra = [(b"www-authenticate", f'Bearer error="invalid_token", error_description="{failure.reason}"'.encode())]
+        for message in _json(401, body, extra):
+            await send(message)
+
+    async def _unavailable(self, send: Send, exc: Exception) -> None:
+        self.gate.logger.warning("replay cache refused a request", extra={"error": f"{type(exc).__name__}: {exc}"})
+        body = {
+            "error": "service_unavailable",
+            "message": "the replay cache is full or unreachable; retry shortly "
+            f"(or raise {env_name('auth_replay_cache_size')})",
+        }
+        for message in _json(503, body, [(b"retry-after", b"5")]):
+            await send(message)
+
+    async def _too_large(self, send: Send) -> None:
+        message = f"request body exceeds {self.max_body_bytes} bytes (set by {self.body_setting})"
+        body = {"error": "payload_too_large", "message": message}
+        for part in _json(413, body, [(b"connection", b"close")]):
+            await send(part)
+
+    # -- WebSocket ---------------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, policy: AuthPolicy) -> None:
+        origin = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"), None)
+        if origin is not None and origin_of(origin) not in policy.allowed_origins:
+            self.gate.logger.info("websocket refused: origin not allowed", extra={"path": scope["path"]})
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})  # before accept: HTTP 403
+            return
+        if policy.keys is None or scope["path"] in policy.open_paths:
+            await self.app(scope, receive, send)
+            return
+        headers = {name: value.decode("latin-1") for name, value in scope["headers"] if name == _AUTHORIZATION}
+        try:
+            _, query = await self._token(scope, headers, policy, handshake=True)
+        except AuthFailure as failure:
+            AUTH_FAILURES.labels(failure.reason).inc()
+            self.gate.logger.info("websocket refused", extra={"reason": failure.reason, "path": scope["path"]})
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": failure.reason})
+            return
+        except (ReplayCacheFull, ReplayCacheUnavailable):
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1013, "reason": "try_again_later"})
+            return
+        await self.app({**scope, "query_string": query} if query is not None else scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # after the body: wait for the disconnect, as usual
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _signing_send(send: Send, verified: VerifiedToken, nonce: str) -> Send:
+    """Holds the response until its body is complete, then adds its signature (event streams pass unsigned)."""
+    start: Message | None = None
+    streaming = False
+    chunks: list[bytes] = []
+
+    async def signing_send(message: Message) -> None:
+        nonlocal start, streaming
+        kind = message["type"]
+        if kind == "http.response.start":
+            content_type = next((v for k, v in message.get("headers", ()) if k == b"content-type"), b"")
+            if content_type.startswith(b"text/event-stream"):
+                streaming = True
+                await send(message)
+            else:
+                start = message
+            return
+        if kind != "http.response.body" or streaming or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        signed = signing.response_headers(verified.key, start["status"], nonce, body)
+        headers = [*start.get("headers", ()), *((k.lower().encode(), v.encode()) for k, v in signed.items())]
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return signing_send

@@ -1,0 +1,61 @@
+"""The errors every operation can answer, written into the OpenAPI document.
+
+FastAPI documents each route's own responses (and 422). The answers that come
+from the layers around the routes are added here, so the document says what
+the server does (the generated suite checks it with schemathesis):
+
+- 400: a JSON body that is not UTF-8 or holds a lone surrogate (`BodyGuardMiddleware`);
+- 413: a body over `<NAME>_MAX_BODY_BYTES` (`BodyGuardMiddleware`);
+- 431: request headers over the limits `python -m` serves with (`serve.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "properties": {
+        "error": {"type": "string", "description": "A stable code, e.g. `payload_too_large`"},
+        "message": {"type": "string"},
+        "request_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+    "required": ["error", "message"],
+}
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+BODY_ERRORS = {
+    "400": "The body is not UTF-8, or holds a lone surrogate escape (`\\ud800`)",
+    "413": "The body is larger than the configured limit",
+}
+ANY_REQUEST_ERRORS = {
+    "431": "Request headers (or the request line) are larger than the server's limits",
+}
+
+
+def _add(responses: dict[str, Any], errors: dict[str, str]) -> None:
+    for status, description in errors.items():
+        responses.setdefault(status, {"description": description, "content": _ERROR_CONTENT})
+
+
+def document_errors(app: FastAPI) -> None:
+    """Add the surrounding layers' errors to `app`'s OpenAPI document, built once as usual."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:
+                    _add(responses, BODY_ERRORS)
+                _add(responses, ANY_REQUEST_ERRORS)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,91 @@
+"""Keys from `TEKTON_AUTH_KEYS` (`kid1=secret1,kid2=secret2`): the first signs, every key verifies.
+
+Secrets live in `SecretStr`, so no repr, log line or error message shows them;
+errors name the variable and the entry's position, never the secret.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from ..addresses import environment
+
+KEYS_VARIABLE = "TEKTON_AUTH_KEYS"
+MIN_SECRET_BYTES = 32
+KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class AuthKeysError(ValueError):
+    """`TEKTON_AUTH_KEYS` is malformed; the message names the entry, never its secret."""
+
+
+@dataclass(frozen=True)
+class AuthKey:
+    kid: str
+    secret: SecretStr
+
+    @functools.cached_property
+    def secret_bytes(self) -> bytes:
+        return self.secret.get_secret_value().encode()
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    keys: tuple[AuthKey, ...]
+
+    @property
+    def signing(self) -> AuthKey:
+        """The first key signs; the others only verify (rotation)."""
+        return self.keys[0]
+
+    def get(self, kid: str) -> AuthKey | None:
+        return next((key for key in self.keys if key.kid == kid), None)
+
+    def with_secret(self, secret: str) -> AuthKey | None:
+        """The entry holding `secret` (the guide's `SecureIntegration` is given a bare secret)."""
+        return next((key for key in self.keys if key.secret.get_secret_value() == secret), None)
+
+
+def parse_keys(raw: str | None) -> KeyRing | None:
+    """`None` when unset or blank; otherwise every entry valid, or `AuthKeysError`."""
+    if raw is None or not raw.strip():
+        return None
+    keys: list[AuthKey] = []
+    for position, entry in enumerate(raw.split(","), start=1):
+        where = f"{KEYS_VARIABLE} entry {position}"
+        kid, separator, secret = entry.partition("=")
+        if not separator:
+            raise AuthKeysError(f"{where} has no '=': write entries as <key id>=<secret>, separated by commas")
+        if not KEY_ID.fullmatch(kid):
+            raise AuthKeysError(f"{where}: the key id before '=' must be 1-64 of A-Z a-z 0-9 _ . -")
+        size = len(secret.encode())
+        if size < MIN_SECRET_BYTES:
+            raise AuthKeysError(
+                f"{where} (key id {kid!r}): the secret is {size} bytes, at least {MIN_SECRET_BYTES} are needed "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if any(key.kid == kid for key in keys):
+            raise AuthKeysError(f"{where}: key id {kid!r} appears twice")
+        keys.append(AuthKey(kid, SecretStr(secret)))
+    return KeyRing(tuple(keys))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(raw: str | None) -> KeyRing | None:
+    return parse_keys(raw)
+
+
+@functools.cache
+def _from_dotenv() -> str | None:
+    return environment().get(KEYS_VARIABLE)
+
+
+def keys_from_environment() -> KeyRing | None:
+    """The process's keys (environment over `.env`), re-read when the variable changes (rotation)."""
+    raw = os.environ.get(KEYS_VARIABLE)
+    return _parsed(raw if raw is not None else _from_dotenv())

@@ -1,0 +1,75 @@
+"""Request and response signatures (DESIGN §10): HMAC-SHA256 over a canonical text, `v1=<hex>`.
+
+Request: `v1`, METHOD, raw path[?query], callee name, timestamp, nonce, sha256(body), joined by `\\n`.
+Response: `v1-response`, status, the request's nonce, timestamp, sha256(body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+
+from .keys import AuthKey
+
+KEY_ID_HEADER = "X-Tekton-Key-Id"
+TIMESTAMP_HEADER = "X-Tekton-Timestamp"
+NONCE_HEADER = "X-Tekton-Nonce"
+SIGNATURE_HEADER = "X-Signature"
+WINDOW = 300  # seconds either side of the verifier's clock
+
+NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE = re.compile(r"v1=([0-9a-f]{64})")
+EMPTY_BODY_HASH = hashlib.sha256(b"").hexdigest()
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_HASH
+
+
+def request_canonical(method: str, target: str, audience: str, timestamp: str, nonce: str, digest: str) -> bytes:
+    """`target` is the raw path as sent, plus `?` and the raw query string when there is one."""
+    return f"v1\n{method.upper()}\n{target}\n{audience}\n{timestamp}\n{nonce}\n{digest}".encode()
+
+
+def response_canonical(status: int, nonce: str, timestamp: str, digest: str) -> bytes:
+    return f"v1-response\n{status}\n{nonce}\n{timestamp}\n{digest}".encode()
+
+
+def signature(key: AuthKey, canonical: bytes) -> str:
+    return "v1=" + hmac.new(key.secret_bytes, canonical, hashlib.sha256).hexdigest()
+
+
+def matches(key: AuthKey, canonical: bytes, presented: str) -> bool:
+    return hmac.compare_digest(signature(key, canonical), presented)
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
+
+
+def request_headers(key: AuthKey, method: str, target: str, audience: str, body: bytes) -> dict[str, str]:
+    """The four signature headers for one request (a fresh nonce, the current time)."""
+    timestamp, nonce = str(int(time.time())), new_nonce()
+    canonical = request_canonical(method, target, audience, timestamp, nonce, body_hash(body))
+    return {
+        KEY_ID_HEADER: key.kid,
+        TIMESTAMP_HEADER: timestamp,
+        NONCE_HEADER: nonce,
+        SIGNATURE_HEADER: signature(key, canonical),
+    }
+
+
+def response_headers(key: AuthKey, status: int, nonce: str, body: bytes) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    canonical = response_canonical(status, nonce, timestamp, body_hash(body))
+    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(key, canonical)}
+
+
+def response_matches(key: AuthKey, status: int, nonce: str, timestamp: str, presented: str, body: bytes) -> bool:
+    if not TIMESTAMP.fullmatch(timestamp) or not SIGNATURE.fullmatch(presented):
+        return False
+    return matches(key, response_canonical(status, nonce, timestamp, body_hash(body)), presented)
