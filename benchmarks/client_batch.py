@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from benchmarks.client_peer import baked_component, serving
+from benchmarks.table import Ratio, render
 
 
 class GuideBatchIntegration:
@@ -94,7 +95,8 @@ async def package_round(url: str, count: int) -> float:
     return elapsed
 
 
-async def run(url: str, count: int, rounds: int) -> None:
+async def rates(url: str, count: int, rounds: int) -> dict[str, float]:
+    """variant -> items/s (median of `rounds` interleaved rounds)."""
     from my_component.client import close_pools
 
     await package_round(url, count)  # warm-up
@@ -102,13 +104,20 @@ async def run(url: str, count: int, rounds: int) -> None:
     for _ in range(rounds):
         times["guide"].append(await guide_round(url, count))
         times["client package"].append(await package_round(url, count))
-    baseline = count / statistics.median(times["guide"])
-    print(f"\n{count} items, batches of 100, {rounds} rounds (median):")
-    for name, figures in times.items():
-        rate = count / statistics.median(figures)
-        median_ms = statistics.median(figures) * 1000
-        print(f"  {name:15s} {median_ms:8.1f} ms  {rate:8.0f} items/s   x{rate / baseline:5.1f}")
     await close_pools()
+    return {name: count / statistics.median(figures) for name, figures in times.items()}
+
+
+def rows(found: dict[str, float], count: int) -> list[Ratio]:
+    guide, ours = found["guide"], found["client package"]
+    name = f"BatchIntegration, {count} items in batches of 100 (items/s)"
+    return [Ratio(name, f"the guide's pattern {guide:,.0f}/s", f"{ours:,.0f}/s", ours / guide)]
+
+
+def comparisons(quick: bool) -> list[Ratio]:
+    rounds = 2 if quick else 5
+    with baked_component() as project, serving(project) as url:
+        return rows(asyncio.run(rates(url, 250, rounds)), 250)
 
 
 def main() -> None:
@@ -117,7 +126,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with baked_component() as project, serving(project) as url:
-        asyncio.run(run(url, args.items, args.rounds))
+        print(render(rows(asyncio.run(rates(url, args.items, args.rounds)), args.items), "Batches"))
 
 
 if __name__ == "__main__":

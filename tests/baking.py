@@ -67,3 +67,13 @@ class SuiteRun:
     returncode: int
     output: str
     junit: Path  # the suite's JUnit XML report: which tests ran and how they ended
+    # The secret scan (the bake's tests/support/secret_scan.py): the password the run's
+    # addresses carried, and the files it left (under its basetemp, logs in the project).
+    password: str
+    files: tuple[Path, ...]
+
+    def texts(self) -> Iterator[tuple[str, str]]:
+        """(where, text) for the run's output and every file it left behind."""
+        yield "pytest output", self.output
+        for path in self.files:
+            yield str(path), path.read_text(encoding="utf-8", errors="replace")

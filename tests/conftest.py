@@ -7,6 +7,7 @@ once, and each generated suite runs once, in one fresh virtualenv.
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -18,6 +19,9 @@ from tooling import DEFAULT_NAME, ROOT, bake, isolated_config
 
 from .baking import Baker, SuiteRun, clean_env
 from .recipes import Recipe, apply_all
+
+# What the secret scan reads of the files a generated suite leaves (logs, recorded responses, dumps).
+TEXT = {".log", ".txt", ".json", ".jsonl", ".out", ".err"}
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +111,11 @@ def generated_suites(
     for bus, install in installs.items():
         if finish(install, timeout=600) != 0:
             pytest.fail(f"pip install of the {bus} bake failed:\n{(work[bus] / 'pip.log').read_text()}")
-    env = clean_env(DEFAULT_NAME)
+    # Both suites run with a password in every address that can carry one (the bake's
+    # tests/support/secret_scan.py); tests/test_generated_suite.py greps what they left.
+    password = f"pw-{secrets.token_hex(12)}"
+    env = clean_env(DEFAULT_NAME, SECRET_SCAN_PASSWORD=password)
+    scan = ["-p", "tests.support.secret_scan", "-rA"]
     suites = {
         bus: start_logged(
             [
@@ -117,8 +125,12 @@ def generated_suites(
                 "-q",
                 "-n",
                 "auto",
+                "--dist",
+                "worksteal",
                 "-p",
                 "no:cacheprovider",
+                *scan,
+                f"--basetemp={work[bus] / 'basetemp'}",
                 f"--junitxml={work[bus] / 'junit.xml'}",
             ],
             projects[bus],
@@ -127,7 +139,11 @@ def generated_suites(
         )
         for bus in buses
     }
-    return {
-        bus: SuiteRun(finish(suite, timeout=600), (work[bus] / "pytest.log").read_text(), work[bus] / "junit.xml")
-        for bus, suite in suites.items()
-    }
+    runs = {}
+    for bus, suite in suites.items():
+        returncode = finish(suite, timeout=600)
+        left = [path for path in (work[bus] / "basetemp").rglob("*") if path.is_file() and path.suffix in TEXT]
+        left += sorted(projects[bus].glob("*.log"))
+        output = (work[bus] / "pytest.log").read_text()
+        runs[bus] = SuiteRun(returncode, output, work[bus] / "junit.xml", password, tuple(left))
+    return runs

@@ -27,3 +27,21 @@ def test_generated_suite_passes_in_its_own_virtualenv(generated_suites: dict[str
     summary = run.output.strip().splitlines()[-1]
     assert re.search(r"\d+ passed", summary), run.output[-20000:]
     assert "skipped" not in summary, run.output[-20000:]
+
+
+@pytest.mark.parametrize("event_bus", ["memory", "redis"])
+def test_no_password_reaches_a_log_or_a_response(generated_suites: dict[str, SuiteRun], event_bus: str) -> None:
+    """Both suites ran with `HERMES_URL=http://tekton:<password>@...` and (Redis) a
+    redis-server requiring a password in `<NAME>_REDIS_URL`: every log line, every
+    recorded HTTP response and the whole output of the run are free of it."""
+    run = generated_suites[event_bus]
+    assert "secret scan: on" in run.output, run.output[-5000:]  # the scan really ran
+    places = dict(run.texts())
+    assert any(where.endswith("responses.txt") and "200 GET /health" in text for where, text in places.items())
+    leaks = [
+        f"{where}: {line.strip()[:300]}"
+        for where, text in places.items()
+        for line in text.splitlines()
+        if run.password in line
+    ]
+    assert leaks == [], "\n".join(leaks[:40])

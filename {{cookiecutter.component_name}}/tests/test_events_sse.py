@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -199,3 +200,41 @@ async def test_sse_streams_are_counted_while_open(http: httpx.AsyncClient) -> No
         await anext(lines)
         await gauge_reaches(1)
     await gauge_reaches(0)
+
+
+def never_reading_sse_client(base_url: str) -> socket.socket:
+    """An SSE stream opened on a bare socket with a tiny receive buffer, then never read."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(DEADLINE)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET /events?types=load.* HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    assert sock.recv(12).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+async def test_a_never_reading_sse_client_neither_slows_the_others_nor_stays(make_settings: SettingsFactory) -> None:
+    settings = make_settings(event_bus="memory", event_queue_size=4, event_send_timeout=0.5)
+    with running_server(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
+            gauge = 'event_connections{channel="sse"}'
+            slow = await asyncio.to_thread(never_reading_sse_client, url)
+            try:
+                async with http.stream("GET", "/events", params={"types": "load.*"}) as response:
+                    events = sse_events(response)
+                    async with asyncio.timeout(DEADLINE):
+                        while True:  # both streams are open
+                            if metric((await http.get("/metrics")).text, gauge) >= 2:
+                                break
+                            await asyncio.sleep(0.02)
+                    n = 0
+                    # Until the server gives up on the stuck stream; the reader keeps up all along.
+                    async with asyncio.timeout(DEADLINE):
+                        while metric((await http.get("/metrics")).text, gauge) > 1:
+                            sent = await publish(http, "load.tick", {"n": n, "pad": "x" * 64 * 1024})
+                            assert (await next_sse(events)).id == sent["id"]
+                            n += 1
+                    assert n > 0
+            finally:
+                slow.close()

@@ -43,7 +43,10 @@ def test_components_filters_by_capability(local_hermes: LocalHermes) -> None:
 
 def test_healthy_only_leaves_out_components_without_a_recent_heartbeat(local_hermes: LocalHermes) -> None:
     with HermesCalls(local_hermes.url) as hermes:
-        hermes.register(body())
+        component_id, token, _ = hermes.register(body())
+        assert hermes.components(healthy_only=True) == []  # no heartbeat since it registered
+        hermes.heartbeat(component_id, token)
+        assert [r["component_id"] for r in hermes.components(healthy_only=True)] == ["peer-1"]
         local_hermes.registry.components["peer-1"]["last_heartbeat"] -= 120
         assert hermes.components(healthy_only=True) == []
 

@@ -45,9 +45,13 @@ def hermes_client(local_hermes: LocalHermes) -> Iterator[HermesClient]:
 
 
 def register(hermes: LocalHermes, name: str, endpoint: str, component_id: str | None = None, **extra: object) -> None:
-    """Register the way a Tekton component does, straight over HTTP."""
+    """Register the way a Tekton component does, straight over HTTP, and heartbeat at once:
+    Hermes lists a registration without a heartbeat as unhealthy."""
     body = {"component_id": component_id or name, "name": name, "version": "1", "type": "x", "endpoint": endpoint}
-    httpx.post(f"{hermes.url}/api/register", json={**body, **extra}, timeout=5).raise_for_status()
+    answer = httpx.post(f"{hermes.url}/api/register", json={**body, **extra}, timeout=5).raise_for_status().json()
+    beat = {"component_id": answer["componentId"], "status": {"status": "healthy"}}
+    headers = {"X-Authentication-Token": answer["token"]}
+    httpx.post(f"{hermes.url}/api/heartbeat", json=beat, headers=headers, timeout=5).raise_for_status()
 
 
 def down_url() -> str:

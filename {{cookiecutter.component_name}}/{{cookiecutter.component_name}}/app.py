@@ -62,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logger = logging.getLogger(settings.component_name)
     auth = AuthGate(settings, logger)
     configure_logging(settings.log_level, settings.component_name)
+    if settings.access_log:
+        # One line per request, ours (JSON, with the request id): silence uvicorn's plain one,
+        # which `uvicorn <package>.app:app` would also write (`python -m` turns it off itself).
+        logging.getLogger("uvicorn.access").disabled = True
     settings = with_served_port(settings, logger)  # `uvicorn ... --port N`: advertise N
 
     @asynccontextmanager
@@ -125,11 +129,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
         lifespan=lifespan_refusing_cleanly,
+        # `/health/` is a 404, not a redirect: Starlette builds the redirect's URL from the
+        # client's `Host` header, so anyone could make the component point elsewhere.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.lifecycle = Lifecycle()
     for module in (health, discovery, v1, actions, publish, live_figures, asyncapi, sse, ws):
         include_flat(app, module.router)
+    # Routes are tried in order, at 1-2 us each: FastAPI put its docs routes first; they go last,
+    # so the routes probes and clients call (health, then the API) are found soonest.
+    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
+    app.router.routes.sort(key=lambda route: getattr(route, "path", None) in docs)
     app.state.health = HealthReporter(settings, app.state.lifecycle)
     install_error_handlers(app)
     document_errors(app)

@@ -73,10 +73,10 @@ class HeadGuard:
     """Mixed into a uvicorn HTTP protocol: bounds each request's head (line + headers) in size,
     count and time, before the parser sees it.
 
-    While a head is arriving, the bytes are also kept here (at most the limit)
-    until the blank line that ends it; a head over the limits is answered 431
-    and the connection closed, one not complete within the timeout (a silent
-    or slow client) is answered 408 and closed.
+    A head over the limits is answered 431 and the connection closed; one not
+    complete within the timeout (a client that connects and sends nothing, or
+    sends its headers slowly) is answered 408 and closed. Between requests on a
+    kept-alive connection, uvicorn's keep-alive timeout applies.
     """
 
     transport: asyncio.Transport
@@ -109,22 +109,30 @@ class HeadGuard:
         self._head.clear()
 
     def _check_head(self, data: bytes) -> bool:
-        """False when the connection was refused."""
+        """False when the connection was refused.
+
+        The usual request brings its whole head in one piece: it is checked in
+        place, without a copy or a timer. Only a head that arrives in pieces is
+        kept (up to the limit) and timed.
+        """
         limits = self.head_limits
-        if not self._head and self._head_timer is None:
-            self._arm_head_timer()
-        self._head += data[: limits.max_bytes + 4 - len(self._head)]
-        end = self._head.find(b"\r\n\r\n")
-        head = self._head if end < 0 else self._head[:end]
-        line_end = head.find(b"\r\n")
-        line = len(head) if line_end < 0 else line_end
-        if line > limits.max_request_line:
+        if self._head:
+            self._head += data[: limits.max_bytes + 4 - len(self._head)]
+        buffer = self._head or data
+        end = buffer.find(b"\r\n\r\n", 0, limits.max_bytes + 4)
+        head_length = len(buffer) if end < 0 else end
+        line_end = buffer.find(b"\r\n", 0, head_length)
+        if (head_length if line_end < 0 else line_end) > limits.max_request_line:
             return self._refuse(431, f"the request line is over {limits.max_request_line} bytes")
         if end < 0:
-            if len(self._head) > limits.max_bytes:
+            if len(buffer) > limits.max_bytes:
                 return self._refuse(431, f"the request headers are over {limits.max_bytes} bytes")
+            if buffer is data:
+                self._head += data
+            if self._head_timer is None:
+                self._arm_head_timer()
             return True
-        if head.count(b"\r\n") > limits.max_count:
+        if buffer.count(b"\r\n", 0, end) > limits.max_count:
             return self._refuse(431, f"the request has over {limits.max_count} headers")
         self._awaiting_head = False
         self._head.clear()

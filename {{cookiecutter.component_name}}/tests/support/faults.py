@@ -95,12 +95,16 @@ class CuttingProxy:
             asyncio.create_task(self._pipe(client_reader, redis_writer, cut, upstream=True)),
             asyncio.create_task(self._pipe(redis_reader, client_writer, cut, upstream=False)),
         ]
-        await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
-        for task in pipes:
-            task.cancel()
-        for writer in (client_writer, redis_writer):
-            writer.close()
-        await asyncio.gather(*pipes, return_exceptions=True)
+        try:
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in pipes:
+                task.cancel()
+            await asyncio.gather(*pipes, return_exceptions=True)
+            for writer in (client_writer, redis_writer):
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
 
     def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.create_task(self._handle(reader, writer))
@@ -120,4 +124,5 @@ class CuttingProxy:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
 {%- endif %}

@@ -8,6 +8,7 @@ stream, set through the environment so that both `load_settings()` and
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -16,13 +17,16 @@ import pytest
 from {{ cookiecutter.component_name }}.settings import env_name
 
 from .redis_server import RedisServer, RedisServerMissing
+from .secret_scan import PASSWORD_VARIABLE
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `redis-server` for the whole session."""
+    """A real `redis-server` for the whole session (one per xdist worker); it requires a
+    password when the secret scan gives one (`support/secret_scan.py`)."""
     try:
-        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+        password = os.environ.get(PASSWORD_VARIABLE) or None
+        server = RedisServer(tmp_path_factory.mktemp("redis"), password=password).start()
     except RedisServerMissing as exc:
         pytest.fail(str(exc))
     try:

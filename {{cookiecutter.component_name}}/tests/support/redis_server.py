@@ -23,14 +23,19 @@ class RedisServerMissing(RuntimeError):
 
 
 class RedisServer:
-    """`with RedisServer(tmp_path) as redis: redis.url` -> `redis://127.0.0.1:<port>/0`."""
+    """`with RedisServer(tmp_path) as redis: redis.url` -> `redis://127.0.0.1:<port>/0`
+    (`redis://:<password>@127.0.0.1:<port>/0` with `password=`: the server then requires it)."""
 
-    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, appendonly: bool = False, password: str | None = None
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
         # appendonly: what was acknowledged survives a restart (the fault test restarts it).
         self.appendonly = appendonly
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        credentials = f":{password}@" if password else ""
+        self.url = f"redis://{credentials}127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: float = 10.0) -> RedisServer:
@@ -39,6 +44,8 @@ class RedisServer:
             raise RedisServerMissing(INSTALL_HINT)
         appendonly = "yes" if self.appendonly else "no"
         command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendonly]
+        if self.password:
+            command += ["--requirepass", self.password]
         self.process = subprocess.Popen(
             [*command, "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
@@ -55,8 +62,15 @@ class RedisServer:
     def ping(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                auth = f"AUTH {self.password}\r\n".encode() if self.password else b""
+                sock.sendall(auth + b"PING\r\n")
+                answer = b""
+                while b"\r\n" not in answer or (auth and answer.count(b"\r\n") < 2):
+                    chunk = sock.recv(64)
+                    if not chunk:
+                        break
+                    answer += chunk
+                return answer.endswith(b"+PONG\r\n")
         except OSError:
             return False
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -55,6 +57,31 @@ def free_port(low: int | None = None, high: int | None = None) -> int:
     raise RuntimeError(f"no free port in {low}-{high}")
 
 
+class PromptServer(uvicorn.Server):
+    """A uvicorn server that stops as soon as `stop()` is called: uvicorn's own loop
+    looks at `should_exit` every 0.1 s, which every test with a server would wait for.
+    (`main_loop` is uvicorn's; the pin in pyproject.toml keeps it the one read here.)"""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _stopping: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self._stopping.wait()
+
+    def stop(self) -> None:
+        """From any thread."""
+        self.should_exit = True
+        if self._loop is not None and self._stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                self._loop.call_soon_threadsafe(self._stopping.set)
+
+
 @contextmanager
 def running_server(app: ASGIApp, port: int | None = None, startup_timeout: float = 10.0) -> Iterator[str]:
     """Serve `app` with uvicorn in a background thread; yields its base URL.
@@ -63,7 +90,7 @@ def running_server(app: ASGIApp, port: int | None = None, startup_timeout: float
     """
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = PromptServer(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
@@ -74,7 +101,7 @@ def running_server(app: ASGIApp, port: int | None = None, startup_timeout: float
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(timeout=15)
 
 

@@ -157,7 +157,9 @@ class AuthMiddleware:
                 headers[name] = value.decode("latin-1")
         handshake = scope["path"] in HANDSHAKES
         try:
-            verified, query = await self._token(scope, headers, policy, handshake)
+            verified, query = self._token(scope, headers, policy, handshake)
+            if query is not None:
+                await self._use_once(verified)
         except AuthFailure as failure:
             await self._refuse(scope, send, failure)
             return
@@ -176,8 +178,15 @@ class AuthMiddleware:
             await self._too_large(send)
             return
         try:
-            nonce = self._check_signature(scope, headers, verified, body)
-            if not await self.gate.store.remember("n:" + nonce, int(headers[_TIMESTAMP]) + signing.WINDOW):
+            nonce = self._check_signature(scope, headers, verified, body, policy)
+            store, key, until = self.gate.store, "n:" + nonce, int(headers[_TIMESTAMP]) + signing.WINDOW
+            # The memory store answers without a coroutine: this runs on every request.
+            fresh = (
+                store.remember_now(key, until)
+                if isinstance(store, MemoryReplayStore)
+                else await store.remember(key, until)
+            )
+            if not fresh:
                 raise AuthFailure("replayed", "this request (its X-Tekton-Nonce) was already received")
         except AuthFailure as failure:
             await self._refuse(scope, send, failure)
@@ -187,7 +196,7 @@ class AuthMiddleware:
             return
         await self.app(scope, _replay(body, receive), _signing_send(send, verified, nonce))
 
-    async def _token(
+    def _token(
         self, scope: Scope, headers: dict[bytes, str], policy: AuthPolicy, handshake: bool
     ) -> tuple[VerifiedToken, bytes | None]:
         """The verified token, and for a handshake whose token came in the query, the query without it."""
@@ -202,12 +211,16 @@ class AuthMiddleware:
             )
         if not token:
             raise AuthFailure("bad_token", "the Authorization header must be 'Bearer <token>'")
-        verified = self.gate.verifier.verify(token, policy.keys)
-        if query is not None and not await self.gate.store.remember("j:" + verified.jti, verified.expires_at + LEEWAY):
-            raise AuthFailure("replayed", "this access_token was already used: mint a fresh one per connection")
-        return verified, query
+        return self.gate.verifier.verify(token, policy.keys), query
 
-    def _check_signature(self, scope: Scope, headers: dict[bytes, str], verified: VerifiedToken, body: bytes) -> str:
+    async def _use_once(self, verified: VerifiedToken) -> None:
+        """A query-string token is single-use: its `jti` is remembered until it expires."""
+        if not await self.gate.store.remember("j:" + verified.jti, verified.expires_at + LEEWAY):
+            raise AuthFailure("replayed", "this access_token was already used: mint a fresh one per connection")
+
+    def _check_signature(
+        self, scope: Scope, headers: dict[bytes, str], verified: VerifiedToken, body: bytes, policy: AuthPolicy
+    ) -> str:
         """The request's nonce, once its signature holds; else `AuthFailure`."""
         kid, timestamp, nonce, presented = (headers.get(name) for name in _SIGNATURE_HEADERS)
         if kid is None and timestamp is None and nonce is None and presented is None:
@@ -215,22 +228,26 @@ class AuthMiddleware:
                 "missing_signature",
                 "signed requests carry X-Tekton-Key-Id, X-Tekton-Timestamp, X-Tekton-Nonce and X-Signature",
             )
-        problems = [
-            name
-            for name, value, pattern in (
-                (signing.KEY_ID_HEADER, kid, KEY_ID),
-                (signing.TIMESTAMP_HEADER, timestamp, signing.TIMESTAMP),
-                (signing.NONCE_HEADER, nonce, signing.NONCE),
-                (signing.SIGNATURE_HEADER, presented, signing.SIGNATURE),
-            )
-            if value is None or not pattern.fullmatch(value)
-        ]
-        if problems:
+        if (
+            kid is None
+            or timestamp is None
+            or nonce is None
+            or presented is None
+            or not _well_formed(kid, verified.key.kid, timestamp, nonce, presented)
+        ):
+            problems = [
+                name
+                for name, value, pattern in (
+                    (signing.KEY_ID_HEADER, kid, KEY_ID),
+                    (signing.TIMESTAMP_HEADER, timestamp, signing.TIMESTAMP),
+                    (signing.NONCE_HEADER, nonce, signing.NONCE),
+                    (signing.SIGNATURE_HEADER, presented, signing.SIGNATURE),
+                )
+                if value is None or not pattern.fullmatch(value)
+            ]
             raise AuthFailure("bad_signature", f"missing or malformed: {', '.join(problems)}")
-        assert kid is not None and timestamp is not None and nonce is not None and presented is not None
         if kid != verified.key.kid:
-            keys = self.gate.policy.keys
-            if keys is None or keys.get(kid) is None:
+            if policy.keys is None or policy.keys.get(kid) is None:
                 raise AuthFailure("unknown_key", f"key id {kid!r} is not among this component's keys")
             raise AuthFailure("bad_signature", "X-Tekton-Key-Id must name the key that signed the token")
         skew = int(timestamp) - time.time()
@@ -243,7 +260,7 @@ class AuthMiddleware:
         query: bytes = scope.get("query_string", b"")
         target = (raw_path + b"?" + query if query else raw_path).decode("utf-8", "replace")
         canonical = signing.request_canonical(
-            scope["method"], target, self.gate.policy.audience, timestamp, nonce, signing.body_hash(body)
+            scope["method"], target, policy.audience, timestamp, nonce, signing.body_hash(body)
         )
         if not signing.matches(verified.key, canonical, presented):
             raise AuthFailure("bad_signature", "X-Signature does not match this request (method, path, body, ...)")
@@ -306,7 +323,9 @@ class AuthMiddleware:
             return
         headers = {name: value.decode("latin-1") for name, value in scope["headers"] if name == _AUTHORIZATION}
         try:
-            _, query = await self._token(scope, headers, policy, handshake=True)
+            verified, query = self._token(scope, headers, policy, handshake=True)
+            if query is not None:
+                await self._use_once(verified)
         except AuthFailure as failure:
             AUTH_FAILURES.labels(failure.reason).inc()
             self.gate.logger.info("websocket refused", extra={"reason": failure.reason, "path": scope["path"]})
@@ -320,6 +339,25 @@ class AuthMiddleware:
             await send({"type": "websocket.close", "code": 1013, "reason": "try_again_later"})
             return
         await self.app({**scope, "query_string": query} if query is not None else scope, receive, send)
+
+
+def _well_formed(kid: str, token_kid: str, timestamp: str, nonce: str, presented: str) -> bool:
+    """The four headers' full matches, cheapest first (the token's own key id is valid by construction)."""
+    return (
+        (kid == token_kid or KEY_ID.fullmatch(kid) is not None)
+        and len(timestamp) <= 12
+        and timestamp.isascii()
+        and timestamp.isdigit()
+        and signing.NONCE.fullmatch(nonce) is not None
+        and signing.SIGNATURE.fullmatch(presented) is not None
+    )
+
+
+def _is_event_stream(start: Message) -> bool:
+    for name, value in start.get("headers", ()):
+        if name == b"content-type":
+            return bool(value.startswith(b"text/event-stream"))
+    return False
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -345,8 +383,7 @@ def _signing_send(send: Send, verified: VerifiedToken, nonce: str) -> Send:
         nonlocal start, streaming
         kind = message["type"]
         if kind == "http.response.start":
-            content_type = next((v for k, v in message.get("headers", ()) if k == b"content-type"), b"")
-            if content_type.startswith(b"text/event-stream"):
+            if _is_event_stream(message):
                 streaming = True
                 await send(message)
             else:
@@ -359,9 +396,12 @@ def _signing_send(send: Send, verified: VerifiedToken, nonce: str) -> Send:
         if message.get("more_body", False):
             return
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        signed = signing.response_headers(verified.key, start["status"], nonce, body)
-        headers = [*start.get("headers", ()), *((k.lower().encode(), v.encode()) for k, v in signed.items())]
-        await send({**start, "headers": headers})
+        timestamp, signature = signing.response_signature(verified.key, start["status"], nonce, body)
+        headers = list(start.get("headers", ()))
+        headers.append((b"x-tekton-timestamp", timestamp.encode()))
+        headers.append((b"x-signature", signature.encode()))
+        start["headers"] = headers
+        await send(start)
         await send({"type": "http.response.body", "body": body})
 
     return signing_send

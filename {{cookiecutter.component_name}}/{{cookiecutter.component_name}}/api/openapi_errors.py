@@ -6,6 +6,7 @@ the server does (the generated suite checks it with schemathesis):
 
 - 400: a JSON body that is not UTF-8 or holds a lone surrogate (`BodyGuardMiddleware`);
 - 413: a body over `<NAME>_MAX_BODY_BYTES` (`BodyGuardMiddleware`);
+- 404: on a path with parameters, one that names nothing;
 - 431: request headers over the limits `python -m` serves with (`serve.py`).
 """
 
@@ -30,6 +31,8 @@ BODY_ERRORS = {
     "400": "The body is not UTF-8, or holds a lone surrogate escape (`\\ud800`)",
     "413": "The body is larger than the configured limit",
 }
+# A path parameter naming something that does not exist (`/api/actions/{name}/schema`).
+PATH_PARAMETER_ERRORS = {"404": "Nothing by that name"}
 ANY_REQUEST_ERRORS = {
     "431": "Request headers (or the request line) are larger than the server's limits",
 }
@@ -54,6 +57,8 @@ def document_errors(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 if "requestBody" in operation:
                     _add(responses, BODY_ERRORS)
+                if any(parameter.get("in") == "path" for parameter in operation.get("parameters", ())):
+                    _add(responses, PATH_PARAMETER_ERRORS)
                 _add(responses, ANY_REQUEST_ERRORS)
         app.openapi_schema = schema
         return schema

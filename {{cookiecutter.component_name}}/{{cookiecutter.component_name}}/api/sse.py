@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
+import anyio.abc
 from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
+from starlette.types import Message, Receive, Scope, Send
 
 from ..events import InvalidEventType, parse_patterns
 from ..events.backend import BusUnavailable
@@ -31,13 +35,49 @@ CHANNEL = "sse"
 DELIVERED_HERE = DELIVERED.labels(CHANNEL)
 
 
+class WatchedEventSourceResponse(EventSourceResponse):
+    """sse-starlette's response with one watchdog per stream instead of a timer per send.
+
+    A per-send timeout arms and cancels a timer for every event on every
+    stream, most of the cost of a fan-out; the watchdog looks every quarter
+    of the timeout and ends a stream whose send has waited longer.
+    """
+
+    def __init__(self, *args: Any, stall_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stall_timeout = stall_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sending_since: float | None = None
+
+        async def timed_send(message: Message) -> None:
+            nonlocal sending_since
+            sending_since = time.monotonic()
+            try:
+                await send(message)
+            finally:
+                sending_since = None
+
+        async def watch(group: anyio.abc.TaskGroup) -> None:
+            while True:
+                await anyio.sleep(self.stall_timeout / 4)
+                if sending_since is not None and time.monotonic() - sending_since > self.stall_timeout:
+                    group.cancel_scope.cancel()  # the client stopped reading: end its stream
+                    return
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch, group)
+            await super().__call__(scope, receive, timed_send)
+            group.cancel_scope.cancel()
+
+
 def control(event: str, data: object) -> ServerSentEvent:
     return ServerSentEvent(event=event, data=json.dumps(data, separators=(",", ":")))
 
 
 async def stream(
     subscription: Subscription, last_event_id: str | None, shutdown: anyio.Event
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[ServerSentEvent | bytes]:
     async def close_on_shutdown() -> None:
         await shutdown.wait()
         subscription.close()
@@ -58,7 +98,7 @@ async def stream(
             dropped = subscription.take_dropped()
             if dropped:
                 yield control("dropped", {"count": dropped})
-            yield ServerSentEvent(event=event.type, id=event.id, data=event.json)
+            yield event.sse  # encoded once per event, not once per stream
             DELIVERED_HERE.inc()
     finally:
         watcher.cancel()  # not awaited: this may run while the stream itself is being cancelled
@@ -96,12 +136,12 @@ async def events(
     except BusUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
     shutdown = anyio.Event()
-    return EventSourceResponse(
+    return WatchedEventSourceResponse(
         stream(subscription, last_event_id, shutdown),
         # Also runs when the stream never starts (HEAD, or a client gone at once).
         background=BackgroundTask(subscription.close),
         ping=settings.event_ping_interval,
-        send_timeout=settings.event_send_timeout,
+        stall_timeout=settings.event_send_timeout,
         shutdown_event=shutdown,
         shutdown_grace_period=settings.event_shutdown_grace,
     )

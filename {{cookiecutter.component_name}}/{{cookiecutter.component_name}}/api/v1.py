@@ -22,7 +22,11 @@ router = APIRouter(prefix="/api/v1", tags=["v1"])
 
 
 class ProcessRequest(BaseModel):
-    input: Any = Field(description="Any JSON value to process")
+    # What `service.process` refuses (422 `empty_input`) is in the schema too, so clients
+    # (and schemathesis) know: any JSON value but null, "", [] and {}.
+    input: Any = Field(
+        description="Any non-empty JSON value to process", json_schema_extra={"not": {"enum": [None, "", [], {}]}}
+    )
 
 
 class ProcessResponse(BaseModel):

@@ -34,7 +34,8 @@ from ._resilient import ResilientIntegration
 from ._robust import RobustIntegration
 from ._secure import SecureIntegration
 from ._signing import ResponseSignatureError
-from ._state import SharedStateIntegration, StateBackend
+from ._state import SharedStateIntegration
+from ._state_entry import StateBackend
 from ._stream import StreamIntegration
 from ._subscriber import EventIntegration
 from ._sync import SyncIntegration

@@ -14,20 +14,20 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
-import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from ..about import COMPONENT_NAME
 from ..addresses import environment
 from ..backoff import Backoff
 from ._errors import AtomicUpdateUnsupportedError, StateConflictError
+from ._state_engram import EngramState
+from ._state_entry import ENV_PREFIX, State, StateBackend, encode
+from ._state_memory import MemoryState
+from ._state_redis import RedisState
 
-State = dict[str, Any]
 Update = Callable[[State], State | Awaitable[State]]
 
-ENV_PREFIX = f"{COMPONENT_NAME.upper()}_"
 BACKEND_ENV = f"{ENV_PREFIX}STATE_BACKEND"
 BACKENDS = ("memory", "redis", "engram")
 {%- if cookiecutter.event_bus == "redis" %}
@@ -40,45 +40,14 @@ DEFAULT_BACKEND = "memory"  # this bake has no Redis: one process (set STATE_BAC
 CONFLICT_BACKOFF = Backoff(0.002, 0.1, jitter=1.0)
 
 
-class StateBackend(Protocol):
-    """Where entries live. `replace` is the compare-and-set (`expected` 0: the key must be absent)."""
-
-    name: str
-    atomic: bool  # False: `replace` is not offered (Engram)
-
-    async def read(self, namespace: str, key: str) -> tuple[int, State] | None: ...
-
-    async def save(self, namespace: str, key: str, state: State) -> int: ...
-
-    async def replace(self, namespace: str, key: str, state: State, expected: int) -> bool: ...
-
-    async def aclose(self) -> None: ...
-
-
-def encode(key: str, state: Any) -> str:
-    """The state as JSON text; a clear error for anything that is not a JSON object."""
-    if not isinstance(state, Mapping):
-        raise TypeError(f"state for {key!r} must be a dict, got {type(state).__name__}")
-    try:
-        return json.dumps(state, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"state for {key!r} is not JSON-serializable: {exc}") from exc
-
-
 def backend_named(name: str, **options: Any) -> StateBackend:
     """A backend by name; `options` go to its constructor (`redis_url=`, `engram=`)."""
     choice = name.strip().lower()
     if choice == "memory":
-        from ._state_memory import MemoryState
-
         return MemoryState()
     if choice == "redis":
-        from ._state_redis import RedisState
-
         return RedisState(options.get("redis_url"))
     if choice == "engram":
-        from ._state_engram import EngramState
-
         return EngramState(options.get("engram"))
     raise ValueError(f"{BACKEND_ENV}={name!r} is not a state backend: choose one of {', '.join(BACKENDS)}")
 

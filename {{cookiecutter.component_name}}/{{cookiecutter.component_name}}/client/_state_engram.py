@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ._engram import EngramClient
-from ._state import State, encode
+from ._state_entry import State, encode
 
 SEARCH_LIMIT = 100  # versions of one key a load looks through
 

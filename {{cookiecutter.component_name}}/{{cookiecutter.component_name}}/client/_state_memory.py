@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from ._state import State, encode
+from ._state_entry import State, encode
 
 # (namespace, key) -> (version, JSON text): text, so no caller can change a stored state in place.
 _entries: dict[tuple[str, str], tuple[int, str]] = {}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..addresses import environment, redact_url
 from ._errors import PeerUnavailableError
 from ._lifetime import close_with_loop
-from ._state import ENV_PREFIX, State, encode
+from ._state_entry import ENV_PREFIX, State, encode
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import httpx
-from httpx_sse import SSEError, aconnect_sse
 
 from ..backoff import Backoff
 from ..hermes import HermesClient
@@ -87,6 +86,8 @@ class StreamIntegration:
         self, types: Iterable[str] | None = None, *, last_event_id: str | None = None
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield event envelopes (`id`, `type`, `source`, `time`, `data`) from the peer's `/events`, forever."""
+        from httpx_sse import SSEError  # at first use: importing the client package stays cheap
+
         if last_event_id is not None:
             self.last_event_id = last_event_id
         params = {"types": ",".join(types)} if types else None
@@ -111,6 +112,8 @@ class StreamIntegration:
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id
         url = await self.client.resolve() + "/events"
+        from httpx_sse import aconnect_sse
+
         async with aconnect_sse(
             async_client(), "GET", url, params=params, headers=headers, timeout=self._timeout()
         ) as source:

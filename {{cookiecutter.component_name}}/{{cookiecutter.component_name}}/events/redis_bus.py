@@ -47,6 +47,8 @@ _FIELD = "event"
 READ_BLOCK_MS = 1000
 SOCKET_TIMEOUT = READ_BLOCK_MS / 1000 + 2
 READ_COUNT = 500
+# The reader leaves the stream to this process's publishers until they have been quiet this long.
+READ_QUIET = 0.005
 # A publish keeps trying to reach a restarting Redis this long before answering "unavailable".
 PUBLISH_PATIENCE = 2.0
 # Reconnecting: quick at first, at most a second apart (a publish also wakes the reader).
@@ -79,6 +81,19 @@ async def replace_if_closed(connection: Any) -> None:
         await connection.connect()
 
 
+def raw_entries(response: Any) -> StreamEntries:
+    """One stream's entries from a raw `XREAD` reply (RESP2 or RESP3), fields as a dict."""
+    if isinstance(response, dict):
+        streams = list(response.values())  # RESP3: {stream: entries}
+    else:
+        streams = [entries for _stream, entries in response or ()]
+    entries = streams[0] if streams else []
+    return [
+        (str(entry_id), fields if isinstance(fields, dict) else dict(zip(fields[::2], fields[1::2], strict=True)))
+        for entry_id, fields in entries
+    ]
+
+
 def newer_than(floor: tuple[int, int]) -> Callable[[Event], bool]:
     return lambda event: stream_order(event.id) > floor
 
@@ -99,6 +114,7 @@ class RedisBus:
         self._published = (0, 0)
         self._waiting: dict[Subscription, tuple[int, int]] = {}
         self._wake = asyncio.Event()
+        self._last_publish = 0.0
         self._stopping = False
         # The last round trip: when it last succeeded, and the error if the last one failed.
         self._last_ok: float | None = None
@@ -159,39 +175,36 @@ class RedisBus:
         request_id = request_id_var.get()
         body = {"type": event_type, "source": self.source, "time": now(), "data": data, "request_id": request_id}
         text = dumps_strict(body)  # refuses data with no standard JSON form before anything is sent
-        event_id = await self._xadd(text)
+        event_id, entries = await self._xadd(text)
         self._round_trip(None)
+        self._last_publish = time.monotonic()
         self._published = max(self._published, stream_order(event_id))
         self._wake.set()  # a reader waiting to reconnect can go now: Redis answers
         PUBLISHED.inc()
-        return Event(event_id, event_type, self.source, body["time"], data, request_id)
+        event = Event(event_id, event_type, self.source, body["time"], data, request_id)
+        if entries is not None:
+            self._deliver(entries, own=event)
+        return event
 
-    async def _xadd(self, text: str) -> str:
-        """One `XADD`'s stream id, retried only while Redis has certainly not run it; or `BusUnavailable`."""
+    async def _xadd(self, text: str) -> tuple[str, StreamEntries | None]:
+        """One `XADD`'s stream id and what followed the last delivered entry (see `_send_xadd`).
+
+        Retried only while Redis has certainly not run it; else `BusUnavailable`.
+        """
         pool = self.client.connection_pool
         deadline = time.monotonic() + PUBLISH_PATIENCE
         attempt = 0
         while True:
+            connection = None
             sent = False
             try:
                 connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # untyped in redis-py
-                try:
-                    await replace_if_closed(connection)  # nothing is sent yet
-                    sent = True
-                    # Exact trimming to the replay buffer plus one anchor entry: a client whose last
-                    # event is the one just before the buffer still resumes without a gap (no reset).
-                    command = ("XADD", self.stream, "MAXLEN", self.replay_size + 1, "*", _FIELD, text)
-                    await connection.send_command(*command)
-                    return str(await connection.read_response())
-                except ResponseError:
-                    raise  # Redis answered: the connection is fine
-                except BaseException:
-                    # Unknown state (a timeout, a cancel mid-read): never reuse this connection.
-                    await connection.disconnect()
-                    raise
-                finally:
-                    await pool.release(connection)
-            except (BusyLoadingError, RedisError, OSError) as exc:
+                await replace_if_closed(connection)  # nothing is sent yet
+                sent = True
+                event_id, entries = await self._send_xadd(connection, text)
+            except (RedisError, OSError) as exc:
+                if connection is not None and sent:
+                    await connection.disconnect()  # a reply may still be on its way: never reuse it
                 # BusyLoadingError: Redis refused the command unrun while it loads its data.
                 unrun = not sent or isinstance(exc, BusyLoadingError)
                 if unrun and time.monotonic() + RECONNECT.ceiling(attempt) <= deadline:
@@ -205,6 +218,35 @@ class RedisBus:
                     f"Redis at {self.shown_url} did not confirm the event, which may have been published: "
                     f"look for it before publishing it again ({exc})"
                 ) from None
+            except BaseException:
+                if connection is not None and sent:
+                    await connection.disconnect()  # cancelled mid-command: unknown state
+                raise
+            finally:
+                if connection is not None:
+                    await pool.release(connection)
+            return event_id, entries
+
+    async def _send_xadd(self, connection: Any, text: str) -> tuple[str, StreamEntries | None]:
+        """The new entry's id and, read in the same round trip, the entries after the last delivered one."""
+        # Exact trimming to the replay buffer plus one anchor entry: a client whose last
+        # event is the one just before the buffer still resumes without a gap (no reset).
+        xadd = ("XADD", self.stream, "MAXLEN", self.replay_size + 1, "*", _FIELD, text)
+        cursor = self._last_id
+        if cursor == "$":  # Redis was down at startup: the reader finds its place first
+            await connection.send_command(*xadd)
+            return str(await connection.read_response()), None
+        # Pipelined: this event reaches local subscribers in one round trip, after
+        # whatever came before it in the stream (from any process), in that order.
+        xread = ("XREAD", "COUNT", READ_COUNT, "STREAMS", self.stream, cursor)
+        await connection.send_packed_command(connection.pack_commands([xadd, xread]))
+        event_id = str(await connection.read_response())
+        try:
+            response = await connection.read_response()
+        except (RedisError, OSError):
+            await connection.disconnect()
+            return event_id, None  # the event is in the stream: the reader delivers it
+        return event_id, raw_entries(response)
 
     async def subscribe(
         self, patterns: Sequence[Pattern], *, channel: str, queue_size: int, after: str | None = None
@@ -256,6 +298,12 @@ class RedisBus:
         failures = 0
         # A flag, not only cancellation: redis-py may turn a cancelled read into a connection error.
         while not self._stopping:
+            # While this process publishes, each publish reads the stream too (see `_send_xadd`):
+            # a blocking read of our own would only cost every event a second round trip.
+            quiet_for = READ_QUIET - (time.monotonic() - self._last_publish)
+            if quiet_for > 0 and self._error is None:
+                await asyncio.sleep(quiet_for)
+                continue
             try:
                 if self._last_id == "$":
                     # Redis was down at startup: start after its newest entry, then follow exact ids.
@@ -283,12 +331,21 @@ class RedisBus:
             for _stream, entries in response or ():
                 self._deliver(entries)
 
-    def _deliver(self, entries: StreamEntries) -> None:
+    def _deliver(self, entries: StreamEntries, own: Event | None = None) -> None:
+        """Hand entries newer than the last delivered one to every local subscriber, in order.
+
+        `own` is the event this process just published: no need to decode it again.
+        """
         subscriptions = list(self._subscriptions)
+        delivered = stream_order(self._last_id)
         for entry_id, fields in entries:
+            order = stream_order(entry_id)
+            if order <= delivered:
+                continue  # a publisher's read or the reader's got it here first
+            delivered = order
             self._last_id = entry_id
             try:
-                event = self._decode(entry_id, fields)
+                event = own if own is not None and entry_id == own.id else self._decode(entry_id, fields)
             except (KeyError, ValueError, TypeError):
                 logger.warning("skipped a malformed stream entry", extra={"id": entry_id})
                 continue

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..about import DESCRIPTION, VERSION
-from ..actions import REGISTRY as ACTIONS
 
 COMPONENT_TYPE = "component"
 HEALTH_PATH = "/health"
@@ -46,6 +45,8 @@ class ComponentIdentity(Protocol):
 def registration_body(identity: ComponentIdentity, endpoints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """This component's `POST /api/register` body. Peers find our address in `endpoint`:
     Hermes keeps `type` and `port` poorly, so they are repeated in `metadata`."""
+    from ..actions import REGISTRY as ACTIONS  # here, not at the top: the client package must stay light
+
     return {
         "component_id": identity.component_id,
         "name": identity.component_name,

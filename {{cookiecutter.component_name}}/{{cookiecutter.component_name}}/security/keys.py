@@ -7,9 +7,11 @@ errors name the variable and the entry's position, never the secret.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -33,6 +35,15 @@ class AuthKey:
     def secret_bytes(self) -> bytes:
         return self.secret.get_secret_value().encode()
 
+    @functools.cached_property
+    def hmac_pads(self) -> tuple[Any, Any]:
+        """SHA-256 states after the HMAC inner and outer pads: each signature then costs two copies."""
+        secret = self.secret_bytes if len(self.secret_bytes) <= 64 else hashlib.sha256(self.secret_bytes).digest()
+        block = secret.ljust(64, b"\0")
+        inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
+        outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
+        return inner, outer
+
 
 @dataclass(frozen=True)
 class KeyRing:
@@ -43,8 +54,12 @@ class KeyRing:
         """The first key signs; the others only verify (rotation)."""
         return self.keys[0]
 
+    @functools.cached_property
+    def _by_kid(self) -> dict[str, AuthKey]:
+        return {key.kid: key for key in self.keys}
+
     def get(self, kid: str) -> AuthKey | None:
-        return next((key for key in self.keys if key.kid == kid), None)
+        return self._by_kid.get(kid)
 
     def with_secret(self, secret: str) -> AuthKey | None:
         """The entry holding `secret` (the guide's `SecureIntegration` is given a bare secret)."""

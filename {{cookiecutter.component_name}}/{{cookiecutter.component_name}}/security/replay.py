@@ -44,6 +44,10 @@ class MemoryReplayStore:
         return len(self._expiry)
 
     async def remember(self, key: str, expires_at: float) -> bool:
+        return self.remember_now(key, expires_at)
+
+    def remember_now(self, key: str, expires_at: float) -> bool:
+        """`remember` without a coroutine, for the request path."""
         now = time.time()
         self._purge(now)
         if key in self._expiry:

@@ -40,7 +40,14 @@ def response_canonical(status: int, nonce: str, timestamp: str, digest: str) -> 
 
 
 def signature(key: AuthKey, canonical: bytes) -> str:
-    return "v1=" + hmac.new(key.secret_bytes, canonical, hashlib.sha256).hexdigest()
+    """HMAC-SHA256 (RFC 2104) from the key's precomputed pad states: the same value, a third of the cost."""
+    inner_pad, outer_pad = key.hmac_pads
+    inner = inner_pad.copy()
+    inner.update(canonical)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    digest: str = outer.hexdigest()
+    return "v1=" + digest
 
 
 def matches(key: AuthKey, canonical: bytes, presented: str) -> bool:
@@ -63,10 +70,10 @@ def request_headers(key: AuthKey, method: str, target: str, audience: str, body:
     }
 
 
-def response_headers(key: AuthKey, status: int, nonce: str, body: bytes) -> dict[str, str]:
+def response_signature(key: AuthKey, status: int, nonce: str, body: bytes) -> tuple[str, str]:
+    """(`X-Tekton-Timestamp`, `X-Signature`) for an answer to the request that carried `nonce`."""
     timestamp = str(int(time.time()))
-    canonical = response_canonical(status, nonce, timestamp, body_hash(body))
-    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(key, canonical)}
+    return timestamp, signature(key, response_canonical(status, nonce, timestamp, body_hash(body)))
 
 
 def response_matches(key: AuthKey, status: int, nonce: str, timestamp: str, presented: str, body: bytes) -> bool:

@@ -100,7 +100,7 @@ class TokenVerifier:
     def verify(self, token: str, keys: KeyRing) -> VerifiedToken:
         now = time.time()
         known = self._verified.get(token)
-        if known is not None and keys.get(known.key.kid) == known.key:
+        if known is not None and keys.get(known.key.kid) is known.key:  # still held (rotation)
             if known.expires_at + LEEWAY < now:
                 raise AuthFailure("expired", "the token has expired: mint a new one")
             return known

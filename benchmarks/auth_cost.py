@@ -1,0 +1,197 @@
+"""The cost of authentication: `POST /api/v1/process` with auth on against auth off (DESIGN §10).
+
+Bakes the default component and serves it twice, each `python -m my_component`
+with its defaults (JSON access log on, Hermes off) pinned to core 0, loaded in
+alternating rounds by `wrk -t1 -c32` pinned to core 1:
+
+- auth off: no `TEKTON_AUTH_KEYS` (bound to loopback, so it starts open);
+- auth on: `TEKTON_AUTH_KEYS` set; every request carries a bearer token and a
+  request signature with its own nonce (pre-signed before each run, so wrk
+  replays nothing and the server checks a fresh nonce every time: token,
+  body hash, HMAC, replay cache, and a signed answer).
+
+Both runs send the same body through the same wrk Lua `request()` hook. The
+ratio is auth-on requests/s over auth-off requests/s (median of rounds); the
+goal is >= 0.9x. Server CPU per request is shown the same way.
+
+Usage: python -m benchmarks.auth_cost [--seconds 5] [--rounds 3] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tooling import DEFAULT_NAME, bake
+
+from .http_stack import LOAD_CORE, _pinned, component_port_free, cpu_seconds, serving
+from .table import Ratio, render
+
+PATH = "/api/v1/process"
+BODY = json.dumps({"input": {"text": "hello", "n": 1}}).encode()
+KID = "bench"
+SECRET = secrets.token_urlsafe(32)
+# Enough pre-signed requests for this many per second of load; more would be replays (401s, reported).
+MAX_RATE = 8000
+
+# Reads one raw request per line (CRLF written as the four characters \r\n) and sends them in order.
+LUA = """
+local requests = {}
+init = function(args)
+  for line in io.lines(args[1]) do
+    requests[#requests + 1] = line:gsub("\\\\r\\\\n", "\\r\\n")
+  end
+end
+local i = 0
+request = function()
+  i = i + 1
+  return requests[i] or requests[#requests]
+end
+"""
+
+
+def _token(audience: str) -> str:
+    import jwt  # the bake's runtime dependency, installed with it
+
+    now = int(time.time())
+    claims = {"iss": "bench", "aud": audience, "iat": now, "exp": now + 300, "jti": secrets.token_urlsafe(12)}
+    return str(jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": KID}))
+
+
+def raw_requests(port: int, count: int, signed: bool) -> list[str]:
+    """`count` raw HTTP requests; signed ones each with a fresh nonce (DESIGN §10's canonical text)."""
+    head = [f"POST {PATH} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json"]
+    head.append(f"Content-Length: {len(BODY)}")
+    if not signed:
+        return ["\\r\\n".join([*head, "", BODY.decode()])] * count
+    token, stamp, digest = _token(DEFAULT_NAME), str(int(time.time())), hashlib.sha256(BODY).hexdigest()
+    lines = []
+    for _ in range(count):
+        nonce = secrets.token_urlsafe(24)
+        canonical = "\n".join(["v1", "POST", PATH, DEFAULT_NAME, stamp, nonce, digest]).encode()
+        signature = hmac.new(SECRET.encode(), canonical, hashlib.sha256).hexdigest()
+        auth = [
+            f"Authorization: Bearer {token}",
+            f"X-Tekton-Key-Id: {KID}",
+            f"X-Tekton-Timestamp: {stamp}",
+            f"X-Tekton-Nonce: {nonce}",
+            f"X-Signature: v1={signature}",
+        ]
+        lines.append("\\r\\n".join([*head, *auth, "", BODY.decode()]))
+    return lines
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path, data: Path, pid: int) -> tuple[float, float]:
+    """(requests/s, server CPU microseconds per request); fails on any non-2xx answer."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--", str(data)]
+    cpu_before = cpu_seconds(pid)
+    output = subprocess.run(_pinned(LOAD_CORE, command), capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    assert rate and total, output
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    assert errors is None, f"{url} answered errors under load (raise MAX_RATE if these are replays):\n{output}"
+    return float(rate.group(1)), cpu / int(total.group(1)) * 1e6
+
+
+Results = dict[str, list[tuple[float, float]]]
+
+
+def measure(seconds: int, rounds: int, connections: int) -> Results:
+    results: Results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        project_dir = bake(workdir)
+        script = workdir / "requests.lua"
+        script.write_text(LUA)
+        name = DEFAULT_NAME.upper()
+        ports = {"off": component_port_free(), "on": component_port_free()}
+        base_env = {
+            **os.environ,
+            "PYTHONPATH": str(project_dir),
+            f"{name}_HERMES_ENABLED": "false",
+            "TEKTON_AUTH_KEYS": "",
+        }
+        envs = {
+            "off": {**base_env, f"{name}_PORT": str(ports["off"])},
+            "on": {
+                **base_env,
+                f"{name}_PORT": str(ports["on"]),
+                "TEKTON_AUTH_KEYS": f"{KID}={SECRET}",
+                f"{name}_AUTH_REPLAY_CACHE_SIZE": str(MAX_RATE * (seconds + 2) * (rounds + 1)),
+            },
+        }
+        command = [sys.executable, "-m", DEFAULT_NAME]
+        with (
+            serving(command, project_dir, envs["off"], ports["off"], workdir / "off.log") as (off_url, off_pid),
+            serving(command, project_dir, envs["on"], ports["on"], workdir / "on.log") as (on_url, on_pid),
+        ):
+            variants = [("off", off_url, off_pid, ports["off"]), ("on", on_url, on_pid, ports["on"])]
+
+            def run(variant: tuple[str, str, int, int], length: int) -> tuple[float, float]:
+                label, base, pid, port = variant
+                data = workdir / f"{label}.txt"
+                data.write_text("\n".join(raw_requests(port, MAX_RATE * (length + 1), label == "on")) + "\n")
+                return wrk(f"{base}{PATH}", length, connections, script, data, pid)
+
+            for variant in variants:  # warm up both (imports, caches) before the first round
+                run(variant, 1)
+            for round_index in range(rounds):
+                for variant in variants if round_index % 2 == 0 else variants[::-1]:
+                    results.setdefault(variant[0], []).append(run(variant, seconds))
+    return results
+
+
+def ratios(results: Results, load: str) -> list[Ratio]:
+    off = statistics.median(rate for rate, _ in results["off"])
+    on = statistics.median(rate for rate, _ in results["on"])
+    off_cpu = statistics.median(cpu for _, cpu in results["off"])
+    on_cpu = statistics.median(cpu for _, cpu in results["on"])
+    return [
+        Ratio(f"POST {PATH} req/s, auth on ({load})", f"auth off {off:,.0f} req/s", f"{on:,.0f} req/s", on / off, 0.9),
+        Ratio(
+            f"POST {PATH} server CPU per request, auth on",
+            f"auth off {off_cpu:,.0f} us",
+            f"{on_cpu:,.0f} us",
+            off_cpu / on_cpu,
+            0.9,
+        ),
+    ]
+
+
+def comparisons(quick: bool) -> list[Ratio]:
+    seconds, rounds = (3, 2) if quick else (5, 3)
+    return ratios(measure(seconds, rounds, 32), f"wrk -t1 -c32, {rounds}x{seconds}s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+    load = f"wrk -t1 -c{args.connections} -d{args.seconds}s"
+    rows = ratios(measure(args.seconds, args.rounds, args.connections), load)
+    title = f"Authentication cost: auth on vs off, {load}, median of {args.rounds} alternating rounds"
+    print(render(rows, title))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
