@@ -140,7 +140,9 @@ async def _breakdown(package: str, batch: int, batches: int, sink: TextIO) -> st
         for _, strip in variants[: index + 1]:
             strip(app)
         apps[label] = app
-    logging.getLogger(package).handlers[0].setStream(sink)
+    handler = logging.getLogger(package).handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(sink)
     apps["bare FastAPI (same routes)"] = bare_module.app
     lines = ["| layer removed | " + " | ".join(f"{r} us/req | layer us" for r in ROUTES) + " |"]
     lines.append("|---|" + "---|---|" * len(ROUTES))

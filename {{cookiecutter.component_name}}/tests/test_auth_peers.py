@@ -22,18 +22,24 @@ from {{ cookiecutter.component_name }}.client import (
     EventIntegration,
     HealthMonitor,
     IntegrationConfig,
+    LocalWorkflowEngine,
     PeerHTTPError,
     ResponseSignatureError,
     SecureIntegration,
+    SharedStateIntegration,
     StreamIntegration,
     SyncIntegration,
+    WorkflowIntegration,
     close_pools,
 )
 from {{ cookiecutter.component_name }}.client import {{ cookiecutter.component_name.replace('_', ' ').title().replace(' ', '') }}Client as OwnClient
 
 from .conftest import SettingsFactory
 from .support.auth import Key, keys_value
+from .support.engram import local_engram
+from .support.hermes import LocalHermes
 from .support.servers import running_server
+from .support.tekton import register_peer
 
 NAME = "{{ cookiecutter.component_name }}"
 KEY = Key("shared")
@@ -107,7 +113,7 @@ async def test_batch_stream_health_and_events_work_with_auth_on(pair: list[str])
     events = EventIntegration(NAME, base_url=first)
     events.on_event("auth.*")(got_ws.put_nowait)
     listener = asyncio.create_task(events.connect())
-    sse = StreamIntegration(NAME, base_url=second, config=FAST).events(["auth.*"])
+    sse = StreamIntegration(NAME, base_url=second, config=FAST).events(["auth.sse"])  # (Redis: both share events)
     sse_first = asyncio.create_task(anext(sse))
     try:
         await asyncio.wait_for(events.wait_until_subscribed(), 15)
@@ -126,6 +132,39 @@ async def test_batch_stream_health_and_events_work_with_auth_on(pair: list[str])
         listener.cancel()
         await sse.aclose()
     assert await refusals(first) == before  # not one call refused
+
+
+async def test_workflows_work_with_auth_on(pair: list[str]) -> None:
+    before = await refusals(pair[0])
+    # Pattern 7 on the local engine: each task calls a component's action, signed like any call.
+    definition = {
+        "name": "signed_steps",
+        "tasks": [
+            {"id": "first", "component": NAME, "action": "process", "input": {"data": {"step": 1}}},
+            {"id": "second", "component": NAME, "action": "process", "input": {"data": 2}, "depends_on": ["first"]},
+        ],
+    }
+    engine = LocalWorkflowEngine(config=FAST, addresses={NAME: pair[0]})
+    result = await WorkflowIntegration(engine).run(definition)
+    assert result["state"] == "completed", result
+    assert await refusals(pair[0]) == before
+
+
+def test_shared_state_on_engram_works_with_keys_set(local_hermes: LocalHermes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pattern 6 on Engram, which cannot verify (as stock Engram): it gets the headers and ignores them."""
+    monkeypatch.setenv("TEKTON_AUTH_KEYS", keys_value(KEY))
+    monkeypatch.setenv("HERMES_URL", local_hermes.url)
+
+    async def main() -> Any:
+        state = SharedStateIntegration("auth_test", backend="engram")
+        await state.save_state("k", {"v": 1})
+        loaded = await state.load_state("k")
+        await close_pools()
+        return loaded
+
+    with local_engram() as engram:
+        register_peer(local_hermes.url, "engram", engram.url)
+        assert asyncio.run(main()) == {"v": 1}
 
 
 async def test_a_caller_with_another_key_is_refused(pair: list[str], monkeypatch: pytest.MonkeyPatch) -> None:

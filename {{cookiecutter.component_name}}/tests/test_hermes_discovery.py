@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -39,8 +39,9 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> N
 
 
 @pytest.fixture
-def hermes_client(local_hermes: LocalHermes) -> Iterator[HermesClient]:
-    with HermesClient(local_hermes.url) as client:
+async def hermes_client(local_hermes: LocalHermes) -> AsyncIterator[HermesClient]:
+    # Closed in the test's event loop: its async connections must not outlive the loop.
+    async with HermesClient(local_hermes.url) as client:
         yield client
 
 

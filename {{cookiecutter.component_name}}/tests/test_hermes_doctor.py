@@ -77,3 +77,17 @@ def test_doctor_fails_when_the_port_is_taken(make_settings: SettingsFactory, loc
     assert code == 1
     assert "is not free" in out
     assert f"{PREFIX}PORT" in out
+
+
+def test_doctor_never_prints_the_password_in_hermes_url(
+    make_settings: SettingsFactory, local_hermes: LocalHermes
+) -> None:
+    with_password = local_hermes.url.replace("http://", "http://tekton:s3cret-pass@")
+    code, out = doctor(make_settings, with_password)
+    assert code == 0, out
+    assert "Hermes answers at http://tekton:***@127.0.0.1" in out
+    local_hermes.stop()
+    code, out_down = doctor(make_settings, with_password)
+    assert code == 1
+    assert "tekton:***@" in out_down
+    assert "s3cret" not in out + out_down

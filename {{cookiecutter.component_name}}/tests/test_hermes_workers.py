@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.component_name }}.hermes.lease import LeaseUnavailable, RedisLease
+from {{ cookiecutter.component_name }}.hermes.registrar import Registrar
 
 from .support.hermes import LocalHermes
 from .support.servers import ComponentProcess, free_port
 from .support.waiting import eventually
-from .test_hermes_registrar import NAME, component_env, health
+from .test_hermes_registrar import NAME, SettingsFactory, component_env, fast_settings, health
 
 OWNER_LINE = "this worker keeps the hermes registration"
 
@@ -69,6 +70,18 @@ def test_one_of_two_workers_registers_and_another_takes_over_when_it_is_killed(
     assert local_hermes.registry.count("/api/unregister") == 1
     assert NAME not in local_hermes.component_ids()
     print(f"registered again {taken_over - killed:.2f}s after the owning worker was killed (lease ttl 1.5 s)")
+
+
+async def test_registration_does_not_wait_for_an_unreachable_redis(
+    make_settings: SettingsFactory, local_hermes: LocalHermes
+) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    settings = fast_settings(make_settings, local_hermes.url, redis_url=dead_redis, event_bus="redis")
+    async with Registrar(settings) as registrar:
+        assert await registrar.wait_registered(15)
+        assert registrar.report().detail["owner"] is True
+        assert "could not be read from Redis" in str(registrar.last_error)
+    assert NAME not in local_hermes.component_ids()  # and it unregistered as the holder
 
 
 # -- the lease itself, against a real Redis -------------------------------------------------

@@ -176,3 +176,33 @@ def test_the_service_is_built_at_startup_with_the_bus_and_the_peers(settings: Se
         assert isinstance(service.peers, Peers)
         answer = httpx.post(f"{url}/api/v1/process", json={"input": [1, 2]}, timeout=10)
         assert answer.json()["result"]["processed_by"] == package.__name__
+
+
+LEAKY_TESTS = """
+import socket
+
+
+def test_closes_what_it_opens() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+
+
+def test_leaves_a_socket_in_a_reference_cycle() -> None:
+    sock = socket.socket()
+    cycle: list[object] = [sock]
+    cycle.append(cycle)  # only the garbage collector can close it
+"""
+
+
+def test_a_test_that_leaves_a_socket_open_fails_itself(tmp_path: Path) -> None:
+    """Warnings are errors, and this suite's garbage collection after each test pins a leak on
+    the test that left it (not on whichever test the collector would happen to run in)."""
+    (tmp_path / "test_leaky.py").write_text(LEAKY_TESTS)
+    project = PACKAGE_DIR.parent
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest"]
+    command += ["-c", str(project / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_leaky.py")]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 passed, 1 error" in result.stdout, result.stdout  # the leaky test passes its call, fails its teardown
+    assert "ERROR at teardown of test_leaves_a_socket_in_a_reference_cycle" in result.stdout, result.stdout
+    assert "ResourceWarning: unclosed <socket.socket" in result.stdout, result.stdout

@@ -97,7 +97,7 @@ class Doctor:
                 f"start Hermes, or set {env_name('hermes_url')} (or HERMES_HOST/HERMES_PORT) to where it runs",
             )
             return None
-        self.ok(f"Hermes answers at {hermes.base_url} ({len(records)} component(s) registered)")
+        self.ok(f"Hermes answers at {hermes.shown_url} ({len(records)} component(s) registered)")
         return records
 
     def check_registration(self, hermes: HermesCalls) -> None:

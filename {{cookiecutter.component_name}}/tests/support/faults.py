@@ -22,6 +22,7 @@ class RestartableRedis:
     """`with RestartableRedis(tmp_path) as redis: redis.restart()`: same port, same data."""
 
     def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.server = RedisServer(directory, appendonly=True)
         self.port = self.server.port
         self.url = self.server.url

@@ -23,7 +23,15 @@ from ..service import ProcessingError
 from .deps import ServiceDep
 
 router = APIRouter(tags=["actions"])
-idempotency = Idempotency()
+
+
+def _results(request: Request) -> Idempotency:
+    """This app's remembered action results (one per app, made at its first action call)."""
+    state = request.app.state
+    if getattr(state, "action_results", None) is None:
+        state.action_results = Idempotency()
+    results: Idempotency = state.action_results
+    return results
 
 
 class ActionCall(BaseModel):
@@ -87,7 +95,33 @@ def _idempotency_key(call: ActionCall, header: str | None, name: str) -> str | N
     return None
 
 
-@router.post("/api/actions/{name}", response_model=ActionResult, summary="Run an action: {action, params, context}")
+# The body is read by hand (JSON or Harmonia's form), so describe it for the OpenAPI document here.
+_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {"schema": ActionCall.model_json_schema()},
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "action": {"type": "string"},
+                        "params": {"type": "array", "items": {"type": "string"}},
+                        "context": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/api/actions/{name}",
+    response_model=ActionResult,
+    summary="Run an action: {action, params, context}",
+    openapi_extra=_BODY,
+)
 async def run_action(
     name: str,
     request: Request,
@@ -100,7 +134,7 @@ async def run_action(
         raise HTTPException(422, f"body names action {call.action!r} but the path is /api/actions/{name}")
     key = _idempotency_key(call, idempotency_key, name)
     try:
-        output = await idempotency.run(key, call.params, lambda: found.run(service, call.params))
+        output = await _results(request).run(key, call.params, lambda: found.run(service, call.params))
     except ActionInputError as exc:
         raise HTTPException(422, str(exc)) from None
     except IdempotencyConflict as exc:

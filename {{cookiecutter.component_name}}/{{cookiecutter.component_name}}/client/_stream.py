@@ -10,6 +10,7 @@ is missed (a `reset` from the peer means the gap was too old: logged).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
@@ -94,9 +95,12 @@ class StreamIntegration:
         failures = 0
         while True:
             try:
-                async for envelope in self._events_once(params):
-                    failures = 0
-                    yield envelope
+                # aclosing: when our caller stops early, the connection closes now, on this loop,
+                # not later in the garbage collector (which warned "no running event loop").
+                async with contextlib.aclosing(self._events_once(params)) as envelopes:
+                    async for envelope in envelopes:
+                        failures = 0
+                        yield envelope
             except (httpx.TransportError, SSEError, PeerUnavailableError) as exc:
                 failures += 1
                 logger.warning(

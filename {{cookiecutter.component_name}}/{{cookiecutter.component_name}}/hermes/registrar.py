@@ -279,21 +279,25 @@ class Registrar:
         self._schedule("lease", self._lease.check_every)
         try:
             owner = await self._lease.hold()
-        except Exception as exc:  # e.g. Redis down: nobody can take the lease over, keep the role we had
+        except Exception as exc:
+            # Redis down: the workers cannot agree, and registration must not depend on Redis.
+            # Register from here too until it answers (the same id: Hermes keeps one entry).
             self._trouble(str(exc), "lease", type(exc).__name__)
+            if not self.owner:
+                self._take_over("the registration lease cannot be read: registering from this worker too")
             return
         self._recovered("lease")
         if owner and not self.owner:
-            self.owner = True
-            self.state = "starting" if self.last_success is None else "retrying"
-            self._cancel("presence")
-            self._schedule("register", 0)
-            self.log.info(
-                "this worker keeps the hermes registration",
-                extra={"component_id": self.component_id, "pid": os.getpid()},
-            )
+            self._take_over("this worker keeps the hermes registration")
         elif not owner and (self.owner or self.state == "starting"):
             self._stand_by()
+
+    def _take_over(self, message: str) -> None:
+        self.owner = True
+        self.state = "starting" if self.last_success is None else "retrying"
+        self._cancel("presence")
+        self._schedule("register", 0)
+        self.log.info(message, extra={"component_id": self.component_id, "pid": os.getpid()})
 
     def _stand_by(self) -> None:
         """Another worker keeps the registration: stop heartbeating (without unregistering), watch presence."""
@@ -413,7 +417,8 @@ class Registrar:
         self._schedule("renew", self._renew_after)
         self._schedule("presence", self.settings.presence_check_interval)
         self.last_success = datetime.now(UTC)
-        self.last_error = None
+        if not (self._problem or "").startswith("lease:"):
+            self.last_error = None  # Hermes took us: its old errors are history (Redis' are not)
         self.state = "registered"
         self._set_registered(True)  # Hermes just stored it: as good as a presence check
         if self._problem and self._problem.startswith(("registration:", "token renewal:")):
