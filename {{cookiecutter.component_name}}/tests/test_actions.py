@@ -16,6 +16,7 @@ from {{ cookiecutter.component_name }}.hermes.registration import registration_b
 from {{ cookiecutter.component_name }}.settings import Settings
 
 from .conftest import SettingsFactory
+from .support.auth import Key, keys_value
 from .support.harmonia import local_harmonia
 from .support.hermes import LocalHermes
 from .support.servers import running_server
@@ -121,6 +122,18 @@ def test_hermes_registration_lists_the_actions_and_the_url_harmonia_reads(settin
     metadata = registration_body(settings)["metadata"]
     assert "process" in metadata["actions"]
     assert metadata["url"] == settings.base_url
+
+
+async def test_the_action_routes_are_protected_when_auth_is_on(make_settings: SettingsFactory) -> None:
+    settings = make_settings(auth_keys=keys_value(Key("current")))
+    with running_server(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for method, path in (
+                ("GET", "/api/capabilities"),
+                ("GET", "/api/actions/process/schema"),
+                ("POST", "/api/actions/process"),
+            ):
+                assert (await http.request(method, path)).status_code == 401, path
 
 
 @pytest.fixture

@@ -120,6 +120,7 @@ EIGHT = [
 async def test_a_refused_request_reaches_neither_the_service_nor_the_bus(
     reason: str, served: Served, http: httpx.AsyncClient, watcher: ClientConnection
 ) -> None:
+    before = _count((await http.get("/metrics")).text, reason)  # the counter is per process
     event = json_body({"type": "refused.event", "data": {"reason": reason}})
     headers = bad_headers(reason, "/api/v1/events", event)
     refused(await http.post("/api/v1/events", content=event, headers=headers), reason)
@@ -133,7 +134,7 @@ async def test_a_refused_request_reaches_neither_the_service_nor_the_bus(
     frame = await recv_frame(watcher)
     assert frame["type"] == "accepted.event"
     metrics = (await http.get("/metrics")).text
-    assert _count(metrics, reason) == 2
+    assert _count(metrics, reason) == before + 2
 
 
 async def test_a_replayed_request_is_refused_and_reaches_the_service_once(
@@ -248,6 +249,32 @@ async def test_a_websocket_without_a_valid_token_is_accepted_then_closed_1008_wi
     await closed_with(url, "expired", additional_headers={"Authorization": f"Bearer {token(KEY, NAME, issued=0)}"})
     await closed_with(url, "unknown_key", additional_headers={"Authorization": f"Bearer {token(OTHER, NAME)}"})
     assert served.app.state.bus  # the bus is up, and nobody subscribed through those
+
+
+async def handshake_refusal(url: str, bearer: str) -> str | None:
+    """The close reason of a refused handshake, or None when the connection stays open."""
+    async with connect(url, additional_headers={"Authorization": f"Bearer {bearer}"}) as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 1.0)
+        except TimeoutError:
+            return None  # open: the server sends nothing before a subscription
+        except ConnectionClosed as closed:
+            return closed.rcvd.reason if closed.rcvd else "closed"
+    return "unexpected frame"
+
+
+async def test_a_token_that_expires_during_a_connection_does_not_cut_it(
+    served: Served, http: httpx.AsyncClient
+) -> None:
+    url = ws_url(served.url)
+    short = token(KEY, NAME, issued=time.time() - 328)  # valid for about 2 s more (exp + 30 s leeway)
+    async with connect(url, additional_headers={"Authorization": f"Bearer {short}"}) as ws:
+        await subscribe(ws, "long.*")
+        deadline = time.monotonic() + 15
+        while await handshake_refusal(url, short) != "expired":  # until the same token no longer opens one
+            assert time.monotonic() < deadline
+        assert (await signed_post(http, "/api/v1/events", {"type": "long.lived"})).status_code == 202
+        assert (await recv_frame(ws))["type"] == "long.lived"
 
 
 async def test_a_query_string_token_opens_one_websocket_only(served: Served, http: httpx.AsyncClient) -> None:

@@ -97,6 +97,31 @@ def test_registers_within_a_probe_interval_of_hermes_answering_after_a_long_outa
     print(f"registered {time.monotonic() - started:.2f}s after Hermes answered (backoff had {wait:.1f}s left)")
 
 
+def test_back_within_a_probe_interval_when_hermes_returns_amnesic_from_a_long_outage(
+    make_settings: SettingsFactory, local_hermes: LocalHermes
+) -> None:
+    # Presence checked only every 60 s and heartbeat failures never give the registration up:
+    # what brings the component back quickly is the probe the failing heartbeats started.
+    settings = fast_settings(
+        make_settings,
+        local_hermes.url,
+        heartbeat_interval=0.3,
+        presence_check_interval=60,
+        heartbeat_failures_before_reregister=1000,
+        hermes_probe_interval=0.2,
+    )
+    with running_server(create_app(settings)) as url:
+        eventually(lambda: registered(url))
+        local_hermes.stop()
+        local_hermes.restart()  # it will come back having forgotten everyone
+        eventually(lambda: "heartbeat" in str(health(url)["hermes"]["last_error"]), what="heartbeats fail")
+        local_hermes.start()
+        started = time.monotonic()
+        eventually(lambda: NAME in local_hermes.component_ids(), within=20, what="registered again")
+        eventually(lambda: registered(url), within=5)
+    print(f"listed again {time.monotonic() - started:.2f}s after Hermes answered (presence interval 60 s)")
+
+
 def test_a_hermes_that_accepts_connections_but_times_out_is_not_hammered(
     make_settings: SettingsFactory, local_hermes: LocalHermes
 ) -> None:

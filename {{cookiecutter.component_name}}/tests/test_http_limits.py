@@ -146,6 +146,7 @@ def test_many_silent_connections_do_not_stop_service(make_settings: SettingsFact
             if await asyncio.wait_for(reader.read(), timeout=10) is not None:
                 closed += 1  # read() returned: the server closed it (after its 408)
             writer.close()
+            await writer.wait_closed()
         assert closed == len(silent)
         return status
 

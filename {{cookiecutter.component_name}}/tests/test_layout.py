@@ -39,6 +39,19 @@ def test_the_client_package_imports_without_the_server_stack() -> None:
     assert [name for name in loaded if name.split(".")[0] in SERVER_STACK or name in SERVER_STACK] == []
 
 
+# What a caller of the client package pays for only with the pattern that needs it (or never:
+# httpx's command-line client), so `import <pkg>.client` and a first `ComponentClient` stay cheap.
+LOADED_ON_FIRST_USE = ("websockets", "httpx_sse", "jwt", "redis", "pydantic", "click", "rich", "pygments")
+
+
+def test_a_first_component_client_loads_no_other_patterns_dependencies() -> None:
+    first_use = f"import {package.__name__}.client as client; client.ComponentClient"
+    code = f"import json, sys; {first_use}; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in json.loads(result.stdout)}
+    assert sorted(loaded & set(LOADED_ON_FIRST_USE)) == []
+
+
 def _module_name(source: Path) -> str:
     parts = [part for part in source.relative_to(PACKAGE_DIR).with_suffix("").parts if part != "__init__"]
     return ".".join([package.__name__, *parts])

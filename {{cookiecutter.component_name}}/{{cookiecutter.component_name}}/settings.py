@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     event_shutdown_grace: float = Field(2.0, ge=0)  # SSE streams get this long to end after SIGTERM
     ws_max_frame_bytes: int = Field(64 * 1024, ge=64)  # larger client frames close the socket (1009)
     ws_max_bad_frames: int = Field(20, ge=1)  # more bad frames close the socket (1008)
-    ws_max_subscriptions: int = Field(100, ge=1)  # patterns per connection: each costs every publish
+    ws_max_subscriptions: int = Field(100, ge=1)  # patterns per /ws connection or /events stream
     metrics_stream_interval: float = Field(1.0, gt=0)  # POST /api/v1/metrics/stream: seconds between figures
 
     # HTTP limits and logging

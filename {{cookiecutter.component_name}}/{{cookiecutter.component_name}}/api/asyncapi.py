@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from ..about import VERSION
-from ..events import CATALOG, EventType
+from ..events import CATALOG, EVENT_TYPE_PATTERN, MAX_TYPE_LENGTH, EventType
 from ..settings import Settings
 from .deps import SettingsDep
 
@@ -63,7 +63,8 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
             "id": {"type": "string", "description": "`<boot id>-<sequence>` in memory, the stream id with Redis"},
             "type": {
                 "type": "string",
-                "pattern": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$",
+                "pattern": EVENT_TYPE_PATTERN,
+                "maxLength": MAX_TYPE_LENGTH,
                 "examples": [event_type.name for event_type in catalog],
             },
             "source": {"type": "string", "const": settings.component_name},
@@ -93,7 +94,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
         "subscribed": _frame(
             "subscribed",
             _object(["events", "subscriptions", "instance"], events=STRINGS, subscriptions=STRINGS, instance=STRING),
-            "Acknowledges a subscription; `instance` names the serving process.",
+            "Acknowledges a subscription; `instance` is an opaque id of the serving process.",
         ),
         "unsubscribed": _frame(
             "unsubscribed",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.routing import Route
 
 from ..about import VERSION
 from ..addresses import redact_url
@@ -104,7 +105,8 @@ class HealthReporter:
         return (503 if status == "unhealthy" else 200), json.dumps(body, default=str).encode()
 
 
-# Routes take the bare `Request`: resolving dependencies would cost more than the answer.
+# The routes below document `/health` and `/ready` in OpenAPI; requests are served by the plain
+# Starlette routes added in front of them at the end of this module.
 @router.get("/health", response_model=Health, responses={503: {"model": Health}}, summary="Liveness and status")
 async def health(request: Request) -> Response:
     reporter: HealthReporter = request.app.state.health
@@ -123,6 +125,8 @@ async def ready(request: Request) -> Response:
     return Response(body, status_code=status, media_type=_JSON)
 
 
-# Probes (load balancers, Kubernetes) often use HEAD; the server sends the headers without the body.
-router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
-router.add_api_route("/ready", ready, methods=["HEAD"], include_in_schema=False)
+# Probes call these most, and they need nothing of FastAPI's request handling (dependencies,
+# validation, serialization), which costs about 40 us a call, more than the answer: plain Starlette
+# routes, ahead of the documented ones, serve them. They answer HEAD too (probes use it); the server
+# sends the headers without the body.
+router.routes[:0] = [Route("/health", health, methods=["GET", "HEAD"]), Route("/ready", ready, methods=["GET", "HEAD"])]

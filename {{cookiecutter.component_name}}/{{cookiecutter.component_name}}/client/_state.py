@@ -20,6 +20,7 @@ from typing import Any
 
 from ..addresses import environment
 from ..backoff import Backoff
+from ._engram import EngramClient
 from ._errors import AtomicUpdateUnsupportedError, StateConflictError
 from ._state_engram import EngramState
 from ._state_entry import ENV_PREFIX, State, StateBackend, encode
@@ -70,7 +71,7 @@ class SharedStateIntegration:
         deadline: float = 30.0,
         last_writer_wins: bool = False,
         redis_url: str | None = None,
-        engram: Any = None,
+        engram: EngramClient | None = None,
     ) -> None:
         if not namespace or not namespace.strip():
             raise ValueError("namespace is empty: name the state's owner, e.g. SharedStateIntegration('workflows')")

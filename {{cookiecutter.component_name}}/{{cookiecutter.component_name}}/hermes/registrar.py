@@ -238,13 +238,13 @@ class Registrar:
         """Run whatever is due, in order: who registers, what Hermes lists, then our registration."""
         if self._lease is not None and self._is_due("lease"):
             await self._hold_lease()
+        if self._is_due("probe"):
+            await self._probe()
         if self._is_due("presence"):
             await self._check_presence()
         if not self.owner:
             return
         if self._token is None:
-            if self._is_due("probe"):
-                await self._probe()
             if self._is_due("register"):
                 await self._try_register()
             return
@@ -319,7 +319,10 @@ class Registrar:
             self._set_registered(False)
             if self.owner and self._token is not None:
                 self.state = "unconfirmed"
+            if exc.kind == "unavailable":
+                self._start_probing()
             return
+        self._cancel("probe")
         self.last_presence_check = datetime.now(UTC)
         self._recovered("presence check")
         self._set_registered(present)
@@ -330,13 +333,26 @@ class Registrar:
         elif self._token is not None:
             self._lose("Hermes no longer lists this component (restarted, or unregistered it)")
 
+    def _start_probing(self, fresh: bool = False) -> None:
+        """Hermes did not answer: probe it until a call succeeds. `fresh`: forget what the last probe saw."""
+        if fresh or "probe" not in self._due:
+            self._reachable = None
+        self._due.setdefault("probe", time.monotonic() + self.settings.hermes_probe_interval)
+
     async def _probe(self) -> None:
-        """While Hermes refuses connections, notice its return at once and register then."""
+        """While Hermes refuses connections, notice its return at once and act on it: register, or
+        check presence (a restarted Hermes has forgotten us) and heartbeat."""
         self._schedule("probe", self.settings.hermes_probe_interval)
         reachable = await self._hermes.accepts_connections()
         if reachable and self._reachable is False:
-            self.log.info("hermes accepts connections again; registering", extra={"hermes": self.shown_url})
-            self._schedule("register", 0)
+            self._cancel("probe")
+            self.log.info("hermes accepts connections again", extra={"hermes": self.shown_url})
+            if self.owner and self._token is None:
+                self._schedule("register", 0)
+            else:
+                self._schedule("presence", 0)
+                if self.owner:
+                    self._schedule("heartbeat", 0)
         self._reachable = reachable
 
     async def _try_register(self) -> None:
@@ -350,12 +366,12 @@ class Registrar:
             # a TCP probe every `hermes_probe_interval` costs it nothing and ends the wait as soon
             # as it is back: registered within about a second of Hermes answering, even after a
             # long outage. The probe acts on a change only (refused, then accepted), so a Hermes
-            # that accepts connections but times out is left to the backoff.
+            # that accepts connections but times out is left to the backoff. Heartbeats and
+            # presence checks that find Hermes gone start the same probe.
             self._schedule("register", self.backoff.delay(self._attempt))
             self._attempt += 1
             if exc.kind == "unavailable":
-                self._reachable = None
-                self._schedule("probe", self.settings.hermes_probe_interval)
+                self._start_probing(fresh=True)
             return
         await self._beat()
 
@@ -380,12 +396,17 @@ class Registrar:
             if exc.kind == "rejected":
                 self._lose(f"Hermes rejected the heartbeat ({exc.status})")
                 return
+            if exc.kind == "unavailable":
+                self._start_probing()  # back soon? then check presence at once, not at the next interval
             self._heartbeat_failures += 1
             if self._heartbeat_failures >= self.settings.heartbeat_failures_before_reregister:
                 self._lose(f"{self._heartbeat_failures} heartbeats failed in a row")
             return
         HEARTBEATS.labels("success").inc()
         self._heartbeat_failures = 0
+        if "probe" in self._due:  # Hermes was out of reach: it may have restarted and forgotten us
+            self._cancel("probe")
+            self._schedule("presence", 0)
         self._recovered("heartbeat")
 
     @property

@@ -11,11 +11,12 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Any
 
 from ..addresses import environment
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 KEYS_VARIABLE = "TEKTON_AUTH_KEYS"
 MIN_SECRET_BYTES = 32
@@ -70,6 +71,8 @@ def parse_keys(raw: str | None) -> KeyRing | None:
     """`None` when unset or blank; otherwise every entry valid, or `AuthKeysError`."""
     if raw is None or not raw.strip():
         return None
+    from pydantic import SecretStr  # lazy: only with keys set; pydantic is most of a client's import time
+
     keys: list[AuthKey] = []
     for position, entry in enumerate(raw.split(","), start=1):
         where = f"{KEYS_VARIABLE} entry {position}"
