@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -176,7 +177,8 @@ def open_subscriber(target: Target) -> socket.socket:
         sock.sendall(_masked_text_frame('{"type": "subscribe", "events": ["bench.*"]}'))
         _exactly_until(sock, b"subscribed")
     else:
-        sock.sendall(f"GET /events?types=bench.* HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        request = f"GET /events?types=bench.* HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+        sock.sendall(request.encode())
         _exactly_until(sock, b"\r\n\r\n")
     sock.setblocking(False)
     return sock
@@ -199,8 +201,7 @@ def client_process(pipe: Connection, targets: list[Target]) -> None:
         pipe.send("armed")
         while waiting:
             for key, _ in selector.select(timeout=30):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                sock = cast(socket.socket, key.fileobj)
                 chunk = sock.recv(65536)
                 now = time.monotonic_ns()
                 fd = sock.fileno()

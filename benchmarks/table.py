@@ -48,7 +48,5 @@ def render(rows: Iterable[Ratio], title: str = "") -> str:
     lines.append("|---|---|---|---|---|---|")
     for row in rows:
         met = {True: "yes", False: "NO", None: ""}[row.met]
-        lines.append(
-            f"| {row.name} | {row.baseline} | {row.component} | {row.ratio:.2f}x | {row.goal_text} | {met} |"
-        )
+        lines.append(f"| {row.name} | {row.baseline} | {row.component} | {row.ratio:.2f}x | {row.goal_text} | {met} |")
     return "\n".join(lines)

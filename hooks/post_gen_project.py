@@ -18,9 +18,13 @@ from typing import Any
 PRUNE_WHEN: dict[tuple[str, str], list[str]] = {
     ("event_bus", "memory"): [
         "{package}/events/redis_bus.py",
+        "{package}/hermes/lease.py",
         "tests/support/redis_server.py",
         "tests/support/redis_plugin.py",
+        "tests/support/faults.py",
+        "tests/test_fault_redis_bus.py",
         "tests/test_events_redis.py",
+        "tests/test_hermes_workers.py",
     ],
 }
 

@@ -72,6 +72,13 @@ class SuiteRun:
     password: str
     files: tuple[Path, ...]
 
+    def report(self, limit: int = 20000) -> str:
+        """The output to show when the run failed: errors and failures, without the captured
+        output of every passed test (`-rA` prints it, for the secret scan) nor the passes' list."""
+        passes = re.search(r"^=+ PASSES =+$.*?(?=^=+ short test summary info =+$)", self.output, re.M | re.S)
+        text = self.output if passes is None else self.output[: passes.start()] + self.output[passes.end() :]
+        return "\n".join(line for line in text.splitlines() if not line.startswith("PASSED "))[-limit:]
+
     def texts(self) -> Iterator[tuple[str, str]]:
         """(where, text) for the run's output and every file it left behind."""
         yield "pytest output", self.output

@@ -130,6 +130,9 @@ def generated_suites(
                 "-p",
                 "no:cacheprovider",
                 *scan,
+                # A test stuck this long is a hang: every thread's stack goes to the log.
+                "-o",
+                "faulthandler_timeout=120",
                 f"--basetemp={work[bus] / 'basetemp'}",
                 f"--junitxml={work[bus] / 'junit.xml'}",
             ],

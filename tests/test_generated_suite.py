@@ -22,11 +22,11 @@ def test_generated_suite_passes_in_its_own_virtualenv(generated_suites: dict[str
     if event_bus == "redis" and shutil.which("redis-server") is None:
         pytest.fail("redis-server is not on PATH; the redis bake's tests need it: apt-get install redis-server")
     run = generated_suites[event_bus]
-    assert run.returncode == 0, run.output[-20000:]
+    assert run.returncode == 0, run.report()
     # Skips would stand in for a feature: a missing service must fail instead.
     summary = run.output.strip().splitlines()[-1]
-    assert re.search(r"\d+ passed", summary), run.output[-20000:]
-    assert "skipped" not in summary, run.output[-20000:]
+    assert re.search(r"\d+ passed", summary), run.report()
+    assert "skipped" not in summary, run.report()
 
 
 @pytest.mark.parametrize("event_bus", ["memory", "redis"])
@@ -35,8 +35,8 @@ def test_no_password_reaches_a_log_or_a_response(generated_suites: dict[str, Sui
     redis-server requiring a password in `<NAME>_REDIS_URL`: every log line, every
     recorded HTTP response and the whole output of the run are free of it."""
     run = generated_suites[event_bus]
-    assert "secret scan: on" in run.output, run.output[-5000:]  # the scan really ran
     places = dict(run.texts())
+    # The scan really ran: its plugin recorded the responses the tests received.
     assert any(where.endswith("responses.txt") and "200 GET /health" in text for where, text in places.items())
     leaks = [
         f"{where}: {line.strip()[:300]}"

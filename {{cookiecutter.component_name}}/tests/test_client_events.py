@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing, contextmanager, suppress
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager, suppress
 from typing import Any
 
 import httpx
@@ -31,13 +31,15 @@ async def publish(base_url: str, event_type: str, data: dict[str, Any]) -> str:
         return event_id
 
 
-@contextmanager
-def listening(events: EventIntegration) -> Iterator[asyncio.Task[None]]:
-    task = asyncio.get_event_loop().create_task(events.connect())
+@asynccontextmanager
+async def listening(events: EventIntegration) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.get_running_loop().create_task(events.connect())
     try:
         yield task
     finally:
         task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task  # the WebSocket closes now, not later in the garbage collector
 
 
 async def test_sync_async_and_wildcard_handlers_get_their_events_and_no_control_frames(base_url: str) -> None:
@@ -58,7 +60,7 @@ async def test_sync_async_and_wildcard_handlers_get_their_events_and_no_control_
     def on_any(data: Any) -> None:
         everything.append(data)
 
-    with listening(events):
+    async with listening(events):
         async with asyncio.timeout(10):
             await events.wait_until_subscribed()
         await publish(base_url, "order.created", {"n": 1})
@@ -81,7 +83,7 @@ async def test_a_handler_that_raises_does_not_stop_the_loop(base_url: str) -> No
         if data["n"] == 1:
             raise RuntimeError("handler bug")
 
-    with listening(events) as task:
+    async with listening(events) as task:
         async with asyncio.timeout(10):
             await events.wait_until_subscribed()
         await publish(base_url, "job.done", {"n": 1})
@@ -104,7 +106,7 @@ async def test_the_subscriber_survives_a_server_restart_and_subscribes_again(mak
         with running_server(create_app(settings), port=port):
             stop.wait(30)
 
-    with listening(events):
+    async with listening(events):
         first_stop = threading.Event()
         first = threading.Thread(target=serve, args=(settings, first_stop), daemon=True)
         first.start()

@@ -78,6 +78,8 @@ async def test_head_on_health_and_ready_answers_200_without_a_body(client: httpx
         assert response.status_code == 200, path
         assert response.content == b""
         assert response.headers["content-type"] == "application/json"
+    metrics = (await client.get("/metrics")).text
+    assert 'http_requests_total{handler="/health",method="HEAD",status="2xx"}' in metrics
 
 
 def test_health_with_a_trailing_slash_redirects_nowhere(make_settings: SettingsFactory) -> None:

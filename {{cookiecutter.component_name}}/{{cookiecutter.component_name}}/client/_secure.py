@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from ..about import COMPONENT_NAME
 from ..hermes import HermesClient
-from ..security.keys import KEYS_VARIABLE, MIN_SECRET_BYTES, AuthKey, KeyRing, keys_from_environment
+from ..security.keys import KEYS_VARIABLE, MIN_SECRET_BYTES, AuthKey, KeyRing, Secret, keys_from_environment
 from ._component import ComponentClient, decode
 from ._errors import PeerHTTPError, PeerUnavailableError
 from ._pool import async_client
@@ -39,7 +38,7 @@ def key_for(secret_key: str | None) -> AuthKey:
     if len(secret_key.encode()) < MIN_SECRET_BYTES:
         raise ValueError(f"the secret is shorter than {MIN_SECRET_BYTES} bytes")
     known = deployment.with_secret(secret_key) if deployment is not None else None
-    return known or AuthKey(DEFAULT_KEY_ID, SecretStr(secret_key))
+    return known or AuthKey(DEFAULT_KEY_ID, Secret(secret_key))
 
 
 class SecureIntegration:

@@ -14,10 +14,7 @@ import asyncio
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..backoff import Backoff
 from ..hermes import HermesClient
@@ -25,6 +22,9 @@ from ._discovery import PeerAddress
 from ._errors import PeerUnavailableError
 from ._signing import handshake_headers
 from ._telemetry import logger, outgoing_headers
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 Handler = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
@@ -89,6 +89,9 @@ class EventIntegration:
 
     async def connect(self) -> None:
         """Receive and dispatch events until `close()` (or cancellation), reconnecting as needed."""
+        # websockets is loaded with the first subscriber, not with the client package (start-up time).
+        from websockets.exceptions import WebSocketException
+
         self._closing = False
         loop = asyncio.get_running_loop()
         if self._loop is not None and self._loop is not loop:
@@ -126,6 +129,8 @@ class EventIntegration:
         url = ws_url(await self.address.base_url())
         # A fresh token per connection (DESIGN §10), in the header: never in the URL, where logs would show it.
         headers = outgoing_headers(handshake_headers(self.component))
+        from websockets.asyncio.client import connect
+
         async with connect(url, open_timeout=self.open_timeout, additional_headers=headers) as socket:
             self._socket = socket
             try:

@@ -10,9 +10,12 @@ heartbeats. The registrar re-registers when Hermes rejects the token, before
 the token expires, after repeated heartbeat failures, and when the listing
 lacks it; it heartbeats at once after every registration, because Hermes
 lists a fresh registration without a heartbeat and healthy-only lookups skip
-it until one arrives. With several workers, only the holder of a lease
-registers (`lease.py`); the others check presence only. On shutdown it
-unregisters within a short, bounded time.
+it until one arrives. When Hermes stops accepting connections, a TCP probe
+notices its return within `hermes_probe_interval` and the registrar acts at
+once (registers, or checks presence) instead of waiting out a backoff or an
+interval. With several workers, only the holder of a lease registers
+(`lease.py`); the others check presence only. On shutdown it unregisters
+within a short, bounded time.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Keys from `TEKTON_AUTH_KEYS` (`kid1=secret1,kid2=secret2`): the first signs, every key verifies.
 
-Secrets live in `SecretStr`, so no repr, log line or error message shows them;
-errors name the variable and the entry's position, never the secret.
+Secrets live in `Secret` (pydantic's `SecretStr` in the settings), so no repr,
+log line or error message shows them; errors name the variable and the entry's
+position, never the secret. No pydantic here: the client package loads this.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..addresses import environment
-
-if TYPE_CHECKING:
-    from pydantic import SecretStr
 
 KEYS_VARIABLE = "TEKTON_AUTH_KEYS"
 MIN_SECRET_BYTES = 32
@@ -27,10 +25,34 @@ class AuthKeysError(ValueError):
     """`TEKTON_AUTH_KEYS` is malformed; the message names the entry, never its secret."""
 
 
+class Secret:
+    """A string that never shows itself: `repr` and `str` give `**********`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
 @dataclass(frozen=True)
 class AuthKey:
     kid: str
-    secret: SecretStr
+    secret: Secret
 
     @functools.cached_property
     def secret_bytes(self) -> bytes:
@@ -71,8 +93,6 @@ def parse_keys(raw: str | None) -> KeyRing | None:
     """`None` when unset or blank; otherwise every entry valid, or `AuthKeysError`."""
     if raw is None or not raw.strip():
         return None
-    from pydantic import SecretStr  # lazy: only with keys set; pydantic is most of a client's import time
-
     keys: list[AuthKey] = []
     for position, entry in enumerate(raw.split(","), start=1):
         where = f"{KEYS_VARIABLE} entry {position}"
@@ -89,7 +109,7 @@ def parse_keys(raw: str | None) -> KeyRing | None:
             )
         if any(key.kid == kid for key in keys):
             raise AuthKeysError(f"{where}: key id {kid!r} appears twice")
-        keys.append(AuthKey(kid, SecretStr(secret)))
+        keys.append(AuthKey(kid, Secret(secret)))
     return KeyRing(tuple(keys))
 
 
