@@ -77,6 +77,8 @@ def run_component(project: Path, env: dict[str, str]) -> int:
 
 
 def main() -> int:
+    # SIGTERM (a supervisor, `kill`) ends the demo like Ctrl-C: the local Hermes, in its own session, is stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     shutil.rmtree(BUILD / DEFAULT_NAME, ignore_errors=True)
     project = bake(BUILD)
     install(project)

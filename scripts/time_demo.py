@@ -56,7 +56,7 @@ def time_demo(source: Path, timeout: float = 300.0) -> float:
                 time.sleep(0.1)
             raise TimeoutError(f"no /health 200 within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
         finally:
-            os.killpg(demo.pid, signal.SIGTERM)  # its own session: make, the demo, Hermes and the component
+            os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C, as a user stops it: the demo then stops its Hermes
             demo.wait(timeout=30)
 
 

@@ -81,6 +81,14 @@ def test_static_address_from_tekton_host_and_the_known_port() -> None:
     assert (instance.host, instance.port) == ("tekton.example", 8003)
 
 
+def test_hermes_itself_is_found_where_hermes_url_points() -> None:
+    # Troubleshooting 1 asks discovery for "hermes": the answer is HERMES_URL, not the fixed port 8001.
+    instance = directory(environ={"HERMES_URL": "http://hermes.example:9101/api", "HERMES_PORT": "8001"}).unanswered(
+        "hermes", DOWN
+    )
+    assert (instance.host, instance.port) == ("hermes.example", 9101)
+
+
 def test_a_bad_peer_port_is_a_discovery_error_naming_the_variable() -> None:
     with pytest.raises(DiscoveryError, match="PEER_X_PORT='abc' is not a port number"):
         directory(environ={"PEER_X_PORT": "abc"}).unanswered("peer-x", DOWN)

@@ -74,6 +74,11 @@ def hermes_base_url_from_env(environ: Mapping[str, str]) -> str:
 def static_address(name: str, environ: Mapping[str, str]) -> tuple[str, int] | None:
     """`<PEER>_HOST`/`<PEER>_PORT`, else `TEKTON_HOST` and the known Tekton port; None if no port is known."""
     prefix = env_key(name)
+    if prefix == "HERMES":
+        # Hermes has its own conventions (`HERMES_URL` first): one reading of them.
+        hermes = urlsplit(hermes_base_url_from_env(environ))
+        default_port = 443 if hermes.scheme == "https" else 80
+        return hermes.hostname or DEFAULT_HOST, hermes.port or default_port
     port = _port(environ, f"{prefix}_PORT") or TEKTON_PORTS.get(prefix.lower())
     if port is None:
         return None
