@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -129,7 +130,7 @@ async def test_a_publish_cut_off_after_it_was_sent_is_never_sent_again(
 ) -> None:
     """XADD is not idempotent: when the reply is lost, answer 503 rather than risk a duplicate."""
     redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    async with CuttingProxy(redis_port) as proxy:
+    async with CuttingProxy(redis_port, password=urlsplit(redis_url).password) as proxy:
         with running_server(create_app(make_settings(event_bus="redis", redis_url=proxy.url))) as url:
             async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
                 await publish(http, "cut.before", {"n": 0})

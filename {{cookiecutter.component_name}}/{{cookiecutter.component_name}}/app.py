@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async def on_registered(info: dict[str, Any]) -> None:
                 await announce(bus, COMPONENT_REGISTERED, info, logger)
 
-            endpoints = [endpoint.model_dump() for endpoint in discovery.list_endpoints(app.openapi())]
+            def endpoints() -> list[dict[str, Any]]:
+                return [endpoint.model_dump() for endpoint in discovery.list_endpoints(app.openapi())]
+
             registrar = Registrar(settings, endpoints=endpoints, on_registered=on_registered)
             lifecycle.add_probe("hermes", registrar.report)
             await resources.enter_async_context(registrar)  # registers in the background

@@ -50,8 +50,9 @@ class RestartableRedis:
 class CuttingProxy:
     """A loopback TCP proxy to `target_port`, run on the test's own event loop."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, password: str | None = None) -> None:
         self.target_port = target_port
+        self.password = password  # Redis' own: the proxy relays AUTH like any command
         self.port = 0
         self.cuts = 0
         self._marker: bytes | None = None
@@ -60,7 +61,8 @@ class CuttingProxy:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     def cut_after(self, marker: bytes) -> None:
         """The next client chunk containing `marker` reaches Redis; its reply never comes back."""

@@ -140,7 +140,7 @@ class ComponentProcess:
             del self.env[f"{self.package.upper()}_PORT"]
         self.log_path = self.log_dir / f"{self.package}-{port}.log"
 
-    def start(self, wait: float = 20.0) -> ComponentProcess:
+    def start(self, wait: float = 60.0) -> ComponentProcess:
         for attempt in range(3):
             uvicorn_cli = ["uvicorn", f"{self.package}.app:app", "--host", "127.0.0.1", "--port", str(self.port)]
             target = [self.package] if self.launcher == "module" else uvicorn_cli

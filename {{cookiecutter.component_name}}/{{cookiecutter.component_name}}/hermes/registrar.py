@@ -105,13 +105,15 @@ class Registrar:
     def __init__(
         self,
         settings: Settings,
-        endpoints: list[dict[str, Any]] | None = None,
+        endpoints: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]] | None = None,
         on_registered: OnRegistered | None = None,
         calls: AsyncHermesCalls | None = None,
         lease: Lease | None = None,
     ) -> None:
         self.settings = settings
-        self.endpoints = endpoints or []
+        # A callable is asked once, at the first registration: describing the routes
+        # (the OpenAPI document) costs a noticeable part of start-up, and only Hermes reads it.
+        self._endpoints = endpoints or []
         self.on_registered = on_registered
         self.component_id = settings.component_id
         self.hermes_url = settings.hermes_base_url
@@ -425,11 +427,17 @@ class Registrar:
         assert self._calls is not None, "the registrar calls Hermes only between start() and stop()"
         return self._calls
 
+    def endpoints(self) -> list[dict[str, Any]]:
+        if callable(self._endpoints):
+            self._endpoints = self._endpoints()
+        return self._endpoints
+
     async def _register(self, reason: str = "startup") -> None:
         if self.last_success is not None and reason == "startup":
             reason = "re-registration"
         try:
-            self.component_id, token, _ = await self._hermes.register(registration_body(self.settings, self.endpoints))
+            body = registration_body(self.settings, self.endpoints())
+            self.component_id, token, _ = await self._hermes.register(body)
         except HermesError as exc:
             REGISTRATIONS.labels(exc.kind).inc()
             raise
