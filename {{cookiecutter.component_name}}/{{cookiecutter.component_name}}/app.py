@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         include_flat(app, module.router)
     # Documented in the order declared; served in the order that finds the routes called most soonest.
     documented = list(app.router.routes)
-    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
+    docs = {url for url in (app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url) if url}
     hot = [*health.router.routes, *v1.router.routes]
     app.router.routes[:] = serving_order(app.router.routes, hot=hot, last=docs)
     app.state.health = HealthReporter(settings, app.state.lifecycle)
