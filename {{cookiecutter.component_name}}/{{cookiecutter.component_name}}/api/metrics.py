@@ -45,20 +45,24 @@ def _metrics() -> tuple[Counter, Histogram]:
     return requests, latency
 
 
-# (handler, method, status class) -> the two children's update methods
-_children: dict[tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]] = {}
+# (route, method, status) as the request had them -> the two children's update methods
+_children: dict[tuple[str | None, str, int], tuple[Callable[[], None], Callable[[float], None]]] = {}
 
 
 def _record(method: str, route: str | None, status: int, seconds: float) -> None:
     if route == METRICS_PATH:
         return
-    key = (route or UNMATCHED, method if method in _METHODS else "OTHER", f"{status // 100}xx")
-    children = _children.get(key)
+    children = _children.get((route, method, status))
     if children is None:
+        labels = (route or UNMATCHED, method if method in _METHODS else "OTHER", f"{status // 100}xx")
         requests, latency = _metrics()
-        count = requests.labels(*key)
-        duration = latency.labels(key[0], key[1])
-        children = _children[key] = (count.inc, duration.observe)
+        count = requests.labels(*labels)
+        duration = latency.labels(labels[0], labels[1])
+        # Bounded: routes are the app's own (or `None`), and any method outside `_METHODS` is counted
+        # as OTHER but would grow this cache: those are looked up each time instead.
+        children = (count.inc, duration.observe)
+        if method in _METHODS and 100 <= status < 600:
+            _children[(route, method, status)] = children
     increment, observe = children
     increment()
     observe(seconds)

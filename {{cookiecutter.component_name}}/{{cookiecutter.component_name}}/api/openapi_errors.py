@@ -12,9 +12,11 @@ the server does (the generated suite checks it with schemathesis):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -43,14 +45,25 @@ def _add(responses: dict[str, Any], errors: dict[str, str]) -> None:
         responses.setdefault(status, {"description": description, "content": _ERROR_CONTENT})
 
 
-def document_errors(app: FastAPI) -> None:
-    """Add the surrounding layers' errors to `app`'s OpenAPI document, built once as usual."""
+def document_errors(app: FastAPI, documented: Sequence[BaseRoute] | None = None) -> None:
+    """Add the surrounding layers' errors to `app`'s OpenAPI document, built once as usual.
+
+    `documented`: the routes in the order the document lists them, when the
+    router tries them in another (`route_order.serving_order`).
+    """
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        schema = build()
+        serving = list(app.router.routes)
+        if documented is not None:  # routes added since (`/metrics`) keep their place, after
+            listed = {id(route) for route in documented}
+            app.router.routes[:] = [*documented, *(route for route in serving if id(route) not in listed)]
+        try:
+            schema = build()
+        finally:
+            app.router.routes[:] = serving
         schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
