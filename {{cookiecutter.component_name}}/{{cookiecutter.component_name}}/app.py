@@ -34,6 +34,7 @@ from .hermes.advertised import with_served_port
 from .hermes.registrar import HermesRequiredError, Registrar
 from .lifecycle import Lifecycle, StartupRefused, refuse_at_exit
 from .observability import configure_logging
+from .security.paths import ALWAYS_OPEN
 from .service import Service
 from .settings import Settings, SettingsError, env_name, load_settings
 
@@ -147,7 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes[:] = serving_order(app.router.routes, hot=hot, last=docs)
     app.state.health = HealthReporter(settings, app.state.lifecycle)
     install_error_handlers(app)
-    document_errors(app, documented)
+    open_paths = ALWAYS_OPEN | set(settings.auth_open_paths) if settings.auth_keys is not None else None
+    document_errors(app, documented, open_paths)
     record_metrics = instrument(app)
     # Added last = outermost: the request id exists before anything else runs.
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, setting=env_name("max_body_bytes"))
