@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,6 +207,21 @@ def test_two_instances_of_one_component_coexist_in_the_registry(
 
 
 # -- leaving -----------------------------------------------------------------------
+
+
+def test_a_signal_while_hermes_stores_the_registration_still_unregisters(
+    local_hermes: LocalHermes, tmp_path: Path
+) -> None:
+    # Hermes stores the registration, but its answer is late: the signal lands in between.
+    local_hermes.fail("late", path="/api/register")
+    env = component_env(local_hermes.url, hermes_timeout="5")
+    process = ComponentProcess(NAME, env=env, log_dir=tmp_path).start()
+    try:
+        eventually(lambda: NAME in local_hermes.component_ids())
+    finally:
+        threading.Timer(0.5, local_hermes.heal).start()  # the answer arrives while the component stops
+        process.stop(signal.SIGTERM)
+    assert NAME not in local_hermes.component_ids()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

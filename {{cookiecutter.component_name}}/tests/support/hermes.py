@@ -44,7 +44,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .servers import free_port
 
-FaultMode = Literal["500", "html", "truncated", "hang", "reset"]
+# `late`: the request is served (a registration is stored) but its answer is held until `heal()`.
+FaultMode = Literal["500", "html", "truncated", "hang", "late", "reset"]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
 
 
@@ -293,24 +294,31 @@ class FaultMiddleware:
                 status = message["status"]
             await send(message)
 
-        fault = self.registry.take_fault(path, modes=("500", "html", "truncated", "hang"))
+        fault = self.registry.take_fault(path, modes=("500", "html", "truncated", "hang", "late"))
         try:
             if fault is None:
                 await self.app(scope, receive, recording_send)
             elif fault.mode == "hang":
                 await self._hang()
                 await self.app(scope, receive, recording_send)
+            elif fault.mode == "late":
+
+                async def held_send(message: Message) -> None:
+                    await self._hang("late")
+                    await recording_send(message)
+
+                await self.app(scope, receive, held_send)
             else:
                 await self._answer_badly(fault.mode, recording_send)
         finally:
             with self.registry.lock:
                 self.registry.calls.append(Call(scope["method"], path, status))
 
-    async def _hang(self) -> None:
+    async def _hang(self, mode: str = "hang") -> None:
         # Until the fault is cleared (or a minute passes): clients must time out on their own.
         for _ in range(1200):
             fault = self.registry.fault
-            if fault is None or fault.mode != "hang":
+            if fault is None or fault.mode != mode:
                 return
             await asyncio.sleep(0.05)
 

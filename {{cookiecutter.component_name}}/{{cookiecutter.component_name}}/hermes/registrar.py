@@ -437,7 +437,15 @@ class Registrar:
             reason = "re-registration"
         try:
             body = registration_body(self.settings, self.endpoints())
-            self.component_id, token, _ = await self._hermes.register(body)
+            registering = asyncio.ensure_future(self._hermes.register(body))
+            try:
+                self.component_id, token, _ = await asyncio.shield(registering)
+            except asyncio.CancelledError:
+                # Stopping while Hermes stores us: wait for its answer (bounded by the Hermes
+                # timeout), so that `stop()` has the token to unregister what Hermes now holds.
+                with contextlib.suppress(HermesError):
+                    self.component_id, self._token, _ = await registering
+                raise
         except HermesError as exc:
             REGISTRATIONS.labels(exc.kind).inc()
             raise
