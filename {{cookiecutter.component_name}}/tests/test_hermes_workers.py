@@ -67,7 +67,11 @@ def test_one_of_two_workers_registers_and_another_takes_over_when_it_is_killed(
         assert health(process.base_url)["registered_with_hermes"] is True
         assert local_hermes.registry.count("/api/unregister") == 0
     # Only the worker holding the lease unregisters; the one standing by leaves Hermes alone.
-    assert local_hermes.registry.count("/api/unregister") == 1
+    # Every registration but the killed worker's was undone, by the worker that made it. (Both workers
+    # stop at once: the standby may take the released lease and register before its own stop, and
+    # then it unregisters too.)
+    registry = local_hermes.registry
+    assert registry.count("/api/unregister") == registry.count("/api/register") - 1
     assert NAME not in local_hermes.component_ids()
     print(f"registered again {taken_over - killed:.2f}s after the owning worker was killed (lease ttl 1.5 s)")
 
