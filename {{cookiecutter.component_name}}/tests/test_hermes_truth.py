@@ -76,11 +76,19 @@ def test_registered_in_health_comes_from_the_listing_not_from_heartbeats(
 # -- 2. registered soon after a long outage, without hammering -------------------------
 
 
+def own_stream() -> str:
+    """A stream (and so, on the Redis bus, a registration lease) no earlier test's component still holds:
+    a killed component's lease outlives it by most of its ttl, and only the lease holder registers."""
+    return f"{NAME}-{time.monotonic_ns()}:events"
+
+
 def test_registers_within_a_probe_interval_of_hermes_answering_after_a_long_outage(
     make_settings: SettingsFactory, local_hermes_factory: HermesFactory
 ) -> None:
     hermes = local_hermes_factory(free_port(), start=False)
-    settings = fast_settings(make_settings, hermes.url, register_retry_max=3600, hermes_probe_interval=0.2)
+    settings = fast_settings(
+        make_settings, hermes.url, register_retry_max=3600, hermes_probe_interval=0.2, event_stream_key=own_stream()
+    )
     with running_server(create_app(settings)) as url:
 
         def next_registration_in() -> float:
@@ -109,6 +117,7 @@ def test_back_within_a_probe_interval_when_hermes_returns_amnesic_from_a_long_ou
         presence_check_interval=60,
         heartbeat_failures_before_reregister=1000,
         hermes_probe_interval=0.2,
+        event_stream_key=own_stream(),
     )
     with running_server(create_app(settings)) as url:
         eventually(lambda: registered(url))
