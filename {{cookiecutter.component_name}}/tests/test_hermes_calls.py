@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import pytest
 
 from {{ cookiecutter.component_name }}.hermes import AsyncHermesCalls, HermesCalls, HermesError
+from {{ cookiecutter.component_name }}.hermes.calls import tls_for
 
 from .support.hermes import LocalHermes
 from .support.servers import free_port
@@ -86,3 +88,12 @@ async def test_the_async_twin_reads_a_truncated_answer_as_a_bad_answer(local_her
         with pytest.raises(HermesError) as caught:
             await hermes.register(body())
     assert caught.value.kind == "bad_answer"
+
+
+def test_a_plain_http_hermes_loads_no_ca_bundle_yet_nothing_passes_unverified() -> None:
+    # Loading the CA bundle costs ~0.1 s of every start-up; an http client never needs it.
+    context = tls_for("http://127.0.0.1:8001")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert tls_for("HTTPS://hermes.example:8001") is True  # https: httpx's usual verification

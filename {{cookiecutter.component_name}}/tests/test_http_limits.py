@@ -19,14 +19,14 @@ import pytest
 import uvicorn
 
 from {{ cookiecutter.component_name }}.app import create_app
-from {{ cookiecutter.component_name }}.serve import GuardedH11Protocol, HttpProtocol, server_config
+from {{ cookiecutter.component_name }}.serve import HttpProtocol, guarded_h11, server_config
 from {{ cookiecutter.component_name }}.settings import Settings
 
 from .conftest import SettingsFactory
 from .support.servers import ComponentProcess, free_port
 
 PACKAGE = "{{ cookiecutter.component_name }}"
-PARSERS: dict[str, type[asyncio.Protocol]] = {"h11": GuardedH11Protocol, "httptools": HttpProtocol}
+PARSERS: dict[str, type[asyncio.Protocol]] = {"h11": guarded_h11(), "httptools": HttpProtocol}
 LIMITS = {"max_header_bytes": 4096, "max_header_count": 20, "max_request_line_bytes": 1024, "header_timeout": 0.5}
 
 

@@ -21,6 +21,7 @@ signal stops at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import threading
@@ -29,7 +30,6 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import create_app
 from .lifecycle import Lifecycle
@@ -162,8 +162,15 @@ class HeadGuard:
             self._refuse(408, f"the request headers did not arrive within {self.head_limits.timeout:g}s")
 
 
-class GuardedH11Protocol(HeadGuard, H11Protocol):
-    pass
+@functools.cache
+def guarded_h11() -> type[asyncio.Protocol]:
+    """uvicorn's h11 parser with the same guard; imported on first use (httptools serves by default)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(HeadGuard, H11Protocol):
+        pass
+
+    return GuardedH11Protocol
 
 
 if HttpToolsProtocol is not None:
@@ -173,7 +180,7 @@ if HttpToolsProtocol is not None:
 
     HttpProtocol: type[asyncio.Protocol] = GuardedHttpToolsProtocol
 else:  # pragma: no cover - httptools ships with uvicorn[standard]
-    HttpProtocol = GuardedH11Protocol
+    HttpProtocol = guarded_h11()
 
 
 class GuardedConfig(uvicorn.Config):

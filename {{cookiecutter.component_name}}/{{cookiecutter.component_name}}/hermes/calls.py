@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -39,13 +40,25 @@ Registered = tuple[str, str, dict[str, Any]]
 """(component_id, token, Hermes' whole answer)."""
 
 
+def tls_for(base_url: str) -> ssl.SSLContext | bool:
+    """Verification as usual for an https Hermes; for plain http, a context that trusts no certificate.
+
+    A plain-http client has no certificate to check, and loading the system's
+    CA bundle (httpx's default) costs about 0.1 s of a component's start-up. The
+    empty context still verifies, so nothing could ever pass unchecked.
+    """
+    if base_url.lower().startswith("https:"):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class HermesCalls:
     """Blocking calls to the Hermes at `base_url`; close it, or use it as a context manager."""
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # for messages: never the password
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, verify=tls_for(self.base_url))
 
     def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
         request = components_request(capability, healthy_only)
@@ -88,7 +101,7 @@ class AsyncHermesCalls:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # for messages: never the password
         self.timeout = timeout
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=tls_for(self.base_url))
 
     async def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
         request = components_request(capability, healthy_only)
