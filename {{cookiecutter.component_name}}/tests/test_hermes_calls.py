@@ -70,7 +70,15 @@ def test_a_hermes_that_does_not_answer_is_unavailable() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with HermesCalls(url, timeout=1) as hermes, pytest.raises(HermesError, match="did not answer") as caught:
         hermes.components()
-    assert caught.value.kind == "unavailable"
+    assert (caught.value.kind, caught.value.refused) == ("unavailable", True)
+
+
+def test_a_hermes_that_accepts_but_hangs_is_unavailable_not_refused(local_hermes: LocalHermes) -> None:
+    # The registrar acts at once on "refused, then accepting"; a slow Hermes is left to the backoff.
+    local_hermes.fail("hang")
+    with HermesCalls(local_hermes.url, timeout=0.3) as hermes, pytest.raises(HermesError) as caught:
+        hermes.components()
+    assert (caught.value.kind, caught.value.refused) == ("unavailable", False)
 
 
 async def test_the_async_twin_registers_heartbeats_and_unregisters(local_hermes: LocalHermes) -> None:

@@ -30,10 +30,11 @@ class HermesError(Exception):
     rejected (401/404/422: our request or token is not accepted), bad_answer
     (5xx, HTML, truncated JSON)."""
 
-    def __init__(self, message: str, kind: ErrorKind, status: int | None = None) -> None:
+    def __init__(self, message: str, kind: ErrorKind, status: int | None = None, refused: bool = False) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.status = status
+        self.refused = refused  # nothing listened (connection refused), as opposed to a slow or broken answer
 
     @property
     def key(self) -> str:
@@ -94,7 +95,8 @@ def unregister_request(component_id: str, token: str) -> Request:
 
 def transport_error(what: str, url: str, exc: httpx.HTTPError) -> HermesError:
     reason = type(exc).__name__ + (f": {exc}" if str(exc) else "")
-    return HermesError(f"{what}: Hermes at {url} did not answer ({reason})", "unavailable")
+    refused = isinstance(exc, httpx.ConnectError)
+    return HermesError(f"{what}: Hermes at {url} did not answer ({reason})", "unavailable", refused=refused)
 
 
 def decode(response: httpx.Response, what: str) -> Any:

@@ -377,7 +377,7 @@ class Registrar:
             self._attempt += 1
             if exc.kind == "unavailable":
                 self._start_probing(fresh=True)
-                if "ConnectError" in str(exc):
+                if exc.refused:
                     # Refused just now: a probe that finds Hermes accepting, even the very next one,
                     # is the change to act on (else a Hermes back within one probe interval waits out
                     # the whole backoff).
