@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 import signal
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client._pool import async_client
 from {{ cookiecutter.component_name }}.hermes.registrar import Registrar
+from {{ cookiecutter.component_name }}.observability import ACCESS_FLUSH_SECONDS, AccessLog, configure_logging
 
 from .conftest import SettingsFactory
 from .support.hermes import LocalHermes
@@ -71,6 +75,22 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
     assert code in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in component.log
     assert "Traceback" not in component.log
+
+
+async def test_access_lines_are_written_together_and_stay_in_order_with_other_lines() -> None:
+    configure_logging("info", "batched-access")
+    logger = logging.getLogger("batched-access")
+    stream = io.StringIO()
+    logger.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    access = AccessLog(logger)
+    access.request("GET", "/a", 200, 0.1, "r-1")
+    access.request("GET", "/b", 200, 0.1, "r-2")
+    assert stream.getvalue() == ""  # pending: one write for both, a moment later
+    logger.info("other")  # any other line first writes what is pending, so the order holds
+    assert [json.loads(line).get("path", "other") for line in stream.getvalue().splitlines()] == ["/a", "/b", "other"]
+    access.request("GET", "/c", 200, 0.1, "r-3")
+    await asyncio.sleep(ACCESS_FLUSH_SECONDS * 4)
+    assert json.loads(stream.getvalue().splitlines()[-1])["path"] == "/c"  # written without any other line
 
 
 def test_access_log_is_json_carrying_the_request_id(tmp_path: Path) -> None:

@@ -1,22 +1,23 @@
 """`/api/v1`: your component's REST API. Add your routes here.
 
-Each route asks for what it needs in its signature (`service: ServiceDep`,
-`settings: SettingsDep`; all are in `deps.py`) and leaves the work to
-`service.py`. The framework's routes (health, discovery, events) live in
-modules of their own, so this file can be rewritten freely: the app needs
-only its `router`.
+Each route takes the `request` and reads what it needs with `service_of(request)`
+and `settings_of(request)` (`deps.py`), then leaves the work to `service.py`.
+`service: ServiceDep` in the signature works as well, at about 35 us a request
+for FastAPI's dependency solving: these are the hot routes. The framework's
+routes (health, discovery, events) live in modules of their own, so this file
+can be rewritten freely: the app needs only its `router`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from ..service import ProcessingError
 from ..settings import env_name
-from .deps import ServiceDep, SettingsDep
+from .deps import service_of, settings_of
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 
@@ -58,15 +59,16 @@ class BatchResponse(BaseModel):
 
 
 @router.post("/process", response_model=ProcessResponse, summary="Process one input")
-async def process(body: ProcessRequest, service: ServiceDep) -> ProcessResponse:
+async def process(body: ProcessRequest, request: Request) -> ProcessResponse:
     try:
-        return ProcessResponse(result=await service.process(body.input))
+        return ProcessResponse(result=await service_of(request).process(body.input))
     except ProcessingError as exc:
         raise HTTPException(422, exc.message) from exc
 
 
 @router.post("/batch", response_model=BatchResponse, summary="Process many inputs; failures reported per item")
-async def batch(body: BatchRequest, service: ServiceDep, settings: SettingsDep) -> BatchResponse:
+async def batch(body: BatchRequest, request: Request) -> BatchResponse:
+    service, settings = service_of(request), settings_of(request)
     if len(body.items) > settings.max_batch_items:
         raise HTTPException(
             413,
