@@ -48,7 +48,6 @@ _TIMESTAMP = signing.TIMESTAMP_HEADER.lower().encode()
 _NONCE = signing.NONCE_HEADER.lower().encode()
 _SIGNATURE = signing.SIGNATURE_HEADER.lower().encode()
 _WANTED = frozenset({_AUTHORIZATION, _KEY_ID, _TIMESTAMP, _NONCE, _SIGNATURE, b"content-length", b"origin"})
-_SIGNATURE_HEADERS = (_KEY_ID, _TIMESTAMP, _NONCE, _SIGNATURE)
 CLOSE_POLICY = 1008
 
 
@@ -222,7 +221,8 @@ class AuthMiddleware:
         self, scope: Scope, headers: dict[bytes, str], verified: VerifiedToken, body: bytes, policy: AuthPolicy
     ) -> str:
         """The request's nonce, once its signature holds; else `AuthFailure`."""
-        kid, timestamp, nonce, presented = (headers.get(name) for name in _SIGNATURE_HEADERS)
+        kid, timestamp = headers.get(_KEY_ID), headers.get(_TIMESTAMP)
+        nonce, presented = headers.get(_NONCE), headers.get(_SIGNATURE)
         if kid is None and timestamp is None and nonce is None and presented is None:
             raise AuthFailure(
                 "missing_signature",
