@@ -344,6 +344,26 @@ async def test_on_registered_is_called_after_each_registration(
     assert NAME not in local_hermes.component_ids()  # leaving the context unregistered it
 
 
+async def test_the_endpoint_list_is_built_once_off_the_event_loop(
+    make_settings: SettingsFactory, local_hermes: LocalHermes
+) -> None:
+    # Building it means generating the app's OpenAPI document (~0.1 s): on the loop, the first
+    # requests would wait for it.
+    built_in: list[int] = []
+
+    def endpoints() -> list[dict[str, Any]]:
+        built_in.append(threading.get_ident())
+        return [{"path": "/api/v1/process", "methods": ["POST"], "description": "Process one input"}]
+
+    settings = fast_settings(make_settings, local_hermes.url)
+    async with Registrar(settings, endpoints=endpoints) as registrar:
+        assert await registrar.wait_registered(15)
+        (record,) = local_hermes.components()
+    assert built_in and threading.get_ident() not in built_in
+    assert len(built_in) == 1
+    assert record["metadata"]["endpoints"][0]["path"] == "/api/v1/process"
+
+
 async def test_registration_is_announced_as_an_event(make_settings: SettingsFactory, local_hermes: LocalHermes) -> None:
     settings = fast_settings(make_settings, local_hermes.url)
     with running_server(create_app(settings)) as url:

@@ -432,16 +432,18 @@ class Registrar:
         assert self._calls is not None, "the registrar calls Hermes only between start() and stop()"
         return self._calls
 
-    def endpoints(self) -> list[dict[str, Any]]:
+    async def endpoints(self) -> list[dict[str, Any]]:
         if callable(self._endpoints):
-            self._endpoints = self._endpoints()
+            # Built once, in a thread: the app's OpenAPI document takes about 0.1 s, which on the
+            # event loop would hold up the first requests the component answers.
+            self._endpoints = await asyncio.to_thread(self._endpoints)
         return self._endpoints
 
     async def _register(self, reason: str = "startup") -> None:
         if self.last_success is not None and reason == "startup":
             reason = "re-registration"
         try:
-            body = registration_body(self.settings, self.endpoints())
+            body = registration_body(self.settings, await self.endpoints())
             registering = asyncio.ensure_future(self._hermes.register(body))
             try:
                 self.component_id, token, _ = await asyncio.shield(registering)
