@@ -13,6 +13,7 @@ from {{ cookiecutter.component_name }} import events
 {%- endif %}
 from {{ cookiecutter.component_name }}.events import InvalidEventData, InvalidEventType, Pattern
 from {{ cookiecutter.component_name }}.events.bus import open_bus, refuse_memory_bus_with_workers, worker_count
+from {{ cookiecutter.component_name }}.events.envelope import Event
 from {{ cookiecutter.component_name }}.events.memory_bus import MemoryBus
 from {{ cookiecutter.component_name }}.settings import SettingsError
 
@@ -93,6 +94,31 @@ async def test_a_full_queue_loses_its_oldest_events_and_counts_them() -> None:
         assert slow.take_dropped() == 7
         assert slow.take_dropped() == 0
         assert [(await slow.get()).data["n"] for _ in range(3)] == [7, 8, 9]  # type: ignore[union-attr]
+
+
+async def test_events_go_direct_until_refused_then_queue_in_order_and_the_backlog_is_announced_once() -> None:
+    async with memory_bus() as bus:
+        subscription = await bus.subscribe([Pattern("*")], channel="ws", queue_size=10)
+        taken: list[int] = []
+        accepting = True
+        backlogs: list[int] = []
+
+        def direct(event: Event) -> bool:
+            if accepting:
+                taken.append(event.data["n"])
+            return accepting
+
+        subscription.direct = direct
+        subscription.queued = lambda: backlogs.append(len(subscription))
+        await bus.publish("task.progress", {"n": 0})
+        accepting = False  # the channel is busy (a send waits): events queue, the first one says so
+        await bus.publish("task.progress", {"n": 1})
+        accepting = True  # a queued event is never overtaken: the next one queues too
+        await bus.publish("task.progress", {"n": 2})
+        assert (taken, backlogs) == ([0], [1])
+        assert [(await subscription.get()).data["n"] for _ in range(2)] == [1, 2]  # type: ignore[union-attr]
+        await bus.publish("task.progress", {"n": 3})  # backlog gone: straight out again
+        assert (taken, backlogs) == ([0, 3], [1])
 
 
 async def test_subscribers_get_only_matching_events_in_order() -> None:

@@ -101,12 +101,16 @@ async def test_the_component_announces_that_it_started(client: httpx.AsyncClient
     assert started.json["data"]["component"] == PACKAGE
 
 
-async def test_metrics_count_published_and_delivered_events(client: httpx.AsyncClient, base_url: str) -> None:
+# Compressed, an event goes out through ASGI; uncompressed, straight to the socket: both count.
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_metrics_count_published_and_delivered_events(
+    client: httpx.AsyncClient, base_url: str, compression: str | None
+) -> None:
     def read(text: str) -> tuple[float, float]:
         return metric(text, "events_published_total"), metric(text, 'events_delivered_total{channel="ws"}')
 
     published, delivered = read((await client.get("/metrics")).text)
-    async with connect(ws_url(base_url)) as ws:
+    async with connect(ws_url(base_url), compression=compression) as ws:
         await subscribe(ws, "*")
         await publish(client, "task.completed")
         await recv_frame(ws)

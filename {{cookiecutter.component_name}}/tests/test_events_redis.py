@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +21,10 @@ import redis.asyncio as redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from {{ cookiecutter.component_name }}.app import create_app
+from {{ cookiecutter.component_name }}.events import Pattern, redis_bus
+from {{ cookiecutter.component_name }}.events.backend import BusUnavailable
+from {{ cookiecutter.component_name }}.events.redis_bus import RedisBus
+from {{ cookiecutter.component_name }}.events.subscription import Subscription
 
 from .conftest import SettingsFactory
 from .support.event_clients import DEADLINE, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
@@ -134,7 +139,7 @@ async def test_a_publish_cut_off_after_it_was_sent_is_never_sent_again(
         with running_server(create_app(make_settings(event_bus="redis", redis_url=proxy.url))) as url:
             async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
                 await publish(http, "cut.before", {"n": 0})
-                proxy.cut_after(b"XADD")
+                proxy.cut_after(b"cut.during")  # the chunk that carries this event to Redis
                 cut = await http.post("/api/v1/events", json={"type": "cut.during", "data": {"n": 1}})
                 after = await http.post("/api/v1/events", json={"type": "cut.after", "data": {"n": 2}})
     assert proxy.cuts == 1
@@ -143,6 +148,85 @@ async def test_a_publish_cut_off_after_it_was_sent_is_never_sent_again(
     assert after.status_code == 202  # the next publish reconnects by itself
     data = [entry for entry in await stream_entries(redis_url, redis_event_bus) if "n" in entry]
     assert data == [{"n": 0}, {"n": 1}, {"n": 2}]  # Redis ran the cut one once: no duplicate
+
+
+async def received_ids(subscription: Subscription, count: int) -> list[str]:
+    async with asyncio.timeout(DEADLINE):
+        return [event.id for event in [await subscription.get() for _ in range(count)] if event is not None]
+
+
+async def entry_ids(bus: RedisBus, stream: str) -> list[str]:
+    return [entry_id for entry_id, _ in cast(list[tuple[str, Any]], await bus.client.xrange(stream))]
+
+
+async def test_events_from_another_process_reach_local_subscribers_in_the_streams_one_order(
+    redis_url: str, redis_event_bus: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A publish brings back at most 2 of the events other processes appended since the last one
+    # delivered here; beyond that the reader delivers the rest, then the event just published.
+    monkeypatch.setattr(redis_bus, "READ_COUNT", 2)
+    async with (
+        RedisBus(redis_url, redis_event_bus, "here", "a", replay_size=50) as here,
+        RedisBus(redis_url, redis_event_bus, "there", "b", replay_size=50) as there,
+    ):
+        subscription = await here.subscribe([Pattern("order.*")], channel="ws", queue_size=100)
+        await there.publish("order.there", {"n": 0})
+        await here.publish("order.here", {"n": 1})
+        assert len(subscription) == 2  # both delivered here by the time publish returns
+        for n in range(2, 6):
+            await there.publish("order.there", {"n": n})
+        await here.publish("order.here", {"n": 6})
+        stream_ids = await entry_ids(here, redis_event_bus)
+        received = await received_ids(subscription, len(stream_ids))
+    assert len(stream_ids) == 7
+    assert received == stream_ids
+
+
+async def script_calls(bus: RedisBus) -> int:
+    stats = cast(dict[str, dict[str, Any]], await bus.client.info("commandstats"))
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+
+
+async def test_concurrent_publishes_go_together_and_keep_one_order(redis_url: str, redis_event_bus: str) -> None:
+    async with RedisBus(redis_url, redis_event_bus, "here", "a", replay_size=500) as bus:
+        subscription = await bus.subscribe([Pattern("batch.*")], channel="ws", queue_size=500)
+        calls_before = await script_calls(bus)
+        published = await asyncio.gather(*(bus.publish("batch.tick", {"n": n}) for n in range(200)))
+        calls = await script_calls(bus) - calls_before
+        stream_ids = await entry_ids(bus, redis_event_bus)
+        received = await received_ids(subscription, len(published))
+    assert [event.data["n"] for event in published] == list(range(200))  # each publish got its own event
+    assert [event.id for event in published] == stream_ids == received  # in the order they came, everywhere
+    assert calls < 20  # many publishes per round trip while one is on its way
+
+
+async def test_a_redis_that_forgot_the_publish_script_still_takes_each_event_once(
+    redis_url: str, redis_event_bus: str
+) -> None:
+    async with RedisBus(redis_url, redis_event_bus, "here", "a", replay_size=50) as bus:
+        subscription = await bus.subscribe([Pattern("script.*")], channel="ws", queue_size=10)
+        before = await bus.publish("script.before")
+        await bus.client.script_flush()  # as after a Redis restart
+        after = await bus.publish("script.after")
+        stream_ids = await entry_ids(bus, redis_event_bus)
+        received = await received_ids(subscription, 2)
+    assert stream_ids == received == [before.id, after.id]
+
+
+async def test_a_redis_that_accepts_connections_but_never_answers_fails_a_publish_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redis_bus, "SOCKET_TIMEOUT", 0.5)  # shorter waits, same path
+    monkeypatch.setattr(redis_bus, "PUBLISH_PATIENCE", 0.5)
+    with socket.socket() as silent:  # the kernel accepts connections; nothing ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        async with RedisBus(url, "silent:events", "here", "a", replay_size=5) as bus:
+            with pytest.raises(BusUnavailable, match="did not"):
+                async with asyncio.timeout(DEADLINE):
+                    await bus.publish("silent.tick")
+            assert bus.probe().status == "degraded"
 
 
 async def bus_status(http: httpx.AsyncClient) -> str:

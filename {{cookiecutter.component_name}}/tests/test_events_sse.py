@@ -7,6 +7,7 @@ import json
 import re
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from {{ cookiecutter.component_name }}.app import create_app
 
 from .conftest import SettingsFactory
-from .support.event_clients import DEADLINE, SseEvent, metric, next_sse, publish, sse_events
+from .support.event_clients import DEADLINE, SeenSends, SseEvent, metric, next_sse, publish, sse_events
 from .support.servers import running_server
 
 
@@ -238,3 +239,50 @@ async def test_a_never_reading_sse_client_neither_slows_the_others_nor_stays(mak
                     assert n > 0
             finally:
                 slow.close()
+
+
+async def test_sse_event_chunks_skip_the_asgi_stack(make_settings: SettingsFactory) -> None:
+    # Under uvicorn, one chunk built for every stream goes straight to each socket; a
+    # uvicorn that stops offering its request cycle to the wire fails here, not silently.
+    seen: list[tuple[str, Any]] = []
+    app = create_app(make_settings(event_bus="memory"))
+    app.add_middleware(SeenSends, seen=seen)
+    with running_server(app) as url:
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http,
+            http.stream("GET", "/events", params={"types": "load.*"}) as response,
+        ):
+            events = sse_events(response)
+            sent = [await publish(http, "load.tick", {"n": n}) for n in range(3)]
+            assert [(await next_sse(events)).id for _ in sent] == [event["id"] for event in sent]
+    stream = [message for path, message in seen if path == "/events"]
+    assert stream[0]["type"] == "http.response.start"  # the head goes through the stack
+    assert not any(b"load.tick" in message.get("body", b"") for message in stream)
+
+
+async def test_an_sse_client_that_falls_behind_gets_every_event_in_order(make_settings: SettingsFactory) -> None:
+    # Its socket fills up: the wire shuts, events queue behind what is pending, and go out
+    # in order as the client reads; nothing is lost while the queue has room.
+    events_count, pad = 100, "x" * 64 * 1024
+    settings = make_settings(event_bus="memory", event_queue_size=events_count + 1, event_send_timeout=60)
+    with running_server(create_app(settings)) as url:
+        late = await asyncio.to_thread(never_reading_sse_client, url)
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
+                sent = [await publish(http, "load.tick", {"n": n, "pad": pad}) for n in range(events_count)]
+                ids = await asyncio.to_thread(read_sse_ids, late, len(sent))
+                assert ids == [event["id"] for event in sent]
+        finally:
+            late.close()
+
+
+def read_sse_ids(sock: socket.socket, count: int) -> list[str]:
+    """The ids of the next `count` events on a raw SSE stream."""
+    pending, ids = b"", list[str]()
+    while len(ids) < count:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("server closed the stream")
+        *frames, pending = (pending + chunk).split(b"\r\n\r\n")
+        ids += [match.group(1).decode() for frame in frames if (match := re.search(rb"\nid: ([^\r\n]+)", frame))]
+    return ids

@@ -19,7 +19,16 @@ from websockets.exceptions import ConnectionClosed
 from {{ cookiecutter.component_name }}.app import create_app
 
 from .conftest import SettingsFactory
-from .support.event_clients import DEADLINE, RawWebSocket, metric, publish, recv_frame, subscribe, ws_url
+from .support.event_clients import (
+    DEADLINE,
+    RawWebSocket,
+    SeenSends,
+    metric,
+    publish,
+    recv_frame,
+    subscribe,
+    ws_url,
+)
 from .support.servers import running_server
 
 
@@ -29,9 +38,12 @@ def events_url(make_settings: SettingsFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-async def ws(events_url: str) -> AsyncIterator[ClientConnection]:
-    async with connect(ws_url(events_url)) as connection:
+# Both ways events leave: a compressed connection's frames go through the ASGI
+# stack (each socket compresses its own), an uncompressed one's are written
+# straight to its socket (`api/wire.py`).
+@pytest.fixture(params=["deflate", None], ids=["compressed", "uncompressed"])
+async def ws(events_url: str, request: pytest.FixtureRequest) -> AsyncIterator[ClientConnection]:
+    async with connect(ws_url(events_url), compression=request.param) as connection:
         yield connection
 
 
@@ -310,3 +322,48 @@ async def test_a_client_that_stops_reading_is_disconnected_after_the_send_timeou
                     await publish(http, "load.tick", {"n": n, "pad": BIG})
                     n += 1
             slow.close()
+
+
+@pytest.mark.parametrize(("compression", "through_asgi"), [("deflate", True), (None, False)])
+async def test_event_frames_skip_the_asgi_stack_on_an_uncompressed_connection(
+    make_settings: SettingsFactory, compression: str | None, through_asgi: bool
+) -> None:
+    # Under uvicorn, one frame built for every subscriber goes straight to each socket; a
+    # uvicorn that stops offering its connection to the wire fails here, not silently.
+    seen: list[tuple[str, Any]] = []
+    app = create_app(make_settings(event_bus="memory"))
+    app.add_middleware(SeenSends, seen=seen)
+    with running_server(app) as url:
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http,
+            connect(ws_url(url), compression=compression) as ws,
+        ):
+            await subscribe(ws, "load.*")
+            sent = [await publish(http, "load.tick", {"n": n}) for n in range(3)]
+            assert [(await recv_frame(ws))["id"] for _ in sent] == [event["id"] for event in sent]
+            await ws.send(json.dumps({"type": "ping"}))
+            assert (await recv_frame(ws))["type"] == "pong"
+    frames = [json.loads(message["text"]) for path, message in seen if path == "/ws" and "text" in message]
+    # Control frames always go through the stack.
+    assert [frame["type"] for frame in frames if "." not in frame["type"]] == ["subscribed", "pong"]
+    assert len([frame for frame in frames if frame["type"] == "load.tick"]) == (3 if through_asgi else 0)
+
+
+async def test_an_uncompressed_client_that_falls_behind_gets_every_event_in_order(
+    make_settings: SettingsFactory,
+) -> None:
+    # Its socket fills up: the wire shuts, events queue behind what is pending, and go out
+    # in order as the client reads; nothing is lost while the queue has room.
+    settings = make_settings(event_bus="memory", event_queue_size=EVENTS + 1, event_send_timeout=60)
+    with running_server(create_app(settings)) as url:
+        late = await asyncio.to_thread(never_reading_client, url)
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
+                sent = [await publish(http, "load.tick", {"n": n, "pad": BIG}) for n in range(EVENTS)]
+                received = await asyncio.to_thread(lambda: [late.recv_frame() for _ in sent])
+                assert [frame["id"] for frame in received] == [event["id"] for event in sent]
+                # Caught up: the next event goes out as it is published.
+                last = await publish(http, "load.tick", {"n": EVENTS})
+                assert (await asyncio.to_thread(late.recv_frame))["id"] == last["id"]
+        finally:
+            late.close()

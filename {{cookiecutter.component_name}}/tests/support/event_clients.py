@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection
 
 DEADLINE = 15.0  # generous: an outcome, never a speed
@@ -140,3 +141,19 @@ class RawWebSocket:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class SeenSends:
+    """ASGI middleware that notes every message the app sends, with its path: which frames
+    went through the ASGI stack, and which went straight to the socket (`api/wire.py`)."""
+
+    def __init__(self, app: ASGIApp, seen: list[tuple[str, Message]]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def noting(message: Message) -> None:
+            self.seen.append((scope.get("path", ""), message))
+            await send(message)
+
+        await self.app(scope, receive, noting)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import anyio.abc
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.types import Message, Receive, Scope, Send
@@ -27,6 +25,7 @@ from ..events.backend import BusUnavailable
 from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
 from ..events.subscription import Subscription
 from .deps import BusDep, SettingsDep
+from .wire import StreamWire, Tally, stream_wire
 from .ws import subscription_limit_error
 
 router = APIRouter(tags=["events"])
@@ -36,11 +35,11 @@ DELIVERED_HERE = DELIVERED.labels(CHANNEL)
 
 
 class WatchedEventSourceResponse(EventSourceResponse):
-    """sse-starlette's response with one watchdog per stream instead of a timer per send.
+    """sse-starlette's response, ending a stream whose send waits longer than `stall_timeout`.
 
-    A per-send timeout arms and cancels a timer for every event on every
-    stream, most of the cost of a fan-out; the watchdog looks every quarter
-    of the timeout and ends a stream whose send has waited longer.
+    sse-starlette's own per-send timeout enters a cancel scope for every
+    send; here a send through ASGI arms one timer, and an event written
+    straight to the socket (see `stream`) never waits, so it arms none.
     """
 
     def __init__(self, *args: Any, stall_timeout: float, **kwargs: Any) -> None:
@@ -48,27 +47,18 @@ class WatchedEventSourceResponse(EventSourceResponse):
         self.stall_timeout = stall_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sending_since: float | None = None
+        loop = asyncio.get_running_loop()
+        with anyio.CancelScope() as stalled:
 
-        async def timed_send(message: Message) -> None:
-            nonlocal sending_since
-            sending_since = time.monotonic()
-            try:
-                await send(message)
-            finally:
-                sending_since = None
+            async def timed_send(message: Message) -> None:
+                # Past the timeout the client has stopped reading: end its stream.
+                timer = loop.call_later(self.stall_timeout, stalled.cancel)
+                try:
+                    await send(message)
+                finally:
+                    timer.cancel()
 
-        async def watch(group: anyio.abc.TaskGroup) -> None:
-            while True:
-                await anyio.sleep(self.stall_timeout / 4)
-                if sending_since is not None and time.monotonic() - sending_since > self.stall_timeout:
-                    group.cancel_scope.cancel()  # the client stopped reading: end its stream
-                    return
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(watch, group)
             await super().__call__(scope, receive, timed_send)
-            group.cancel_scope.cancel()
 
 
 def control(event: str, data: object) -> ServerSentEvent:
@@ -76,8 +66,18 @@ def control(event: str, data: object) -> ServerSentEvent:
 
 
 async def stream(
-    subscription: Subscription, last_event_id: str | None, shutdown: anyio.Event
+    subscription: Subscription, last_event_id: str | None, shutdown: anyio.Event, wire: StreamWire | None = None
 ) -> AsyncIterator[ServerSentEvent | bytes]:
+    """The stream's frames; with a `wire`, events that find it idle skip this generator.
+
+    While the generator holds nothing and the client keeps up, the publisher's
+    own call writes each event's chunk, built once for every stream, straight
+    to the socket (the wire is open), without waking this generator.
+    Otherwise (a send waiting on a slow client, a backlog, a `dropped` notice
+    owed) events queue and come out here, in order.
+    """
+    delivered = Tally.here(DELIVERED_HERE)
+
     async def close_on_shutdown() -> None:
         await shutdown.wait()
         subscription.close()
@@ -94,12 +94,22 @@ async def stream(
                     "resync your state; buffered events follow",
                 },
             )
-        while (event := await subscription.get()) is not None:
+        live = wire if wire is not None and wire.started() else None  # the response's head is out
+        if live is not None:
+            subscription.direct = live.write
+        while True:
+            if live is not None:
+                live.open = True  # this generator holds nothing: an event may skip it
+            event = await subscription.get()
+            if live is not None:
+                live.open = False  # before any wait: a newer event must not overtake this one
+            if event is None:
+                break
             dropped = subscription.take_dropped()
             if dropped:
                 yield control("dropped", {"count": dropped})
             yield event.sse  # encoded once per event, not once per stream
-            DELIVERED_HERE.inc()
+            delivered.add()
     finally:
         watcher.cancel()  # not awaited: this may run while the stream itself is being cancelled
         subscription.close()
@@ -112,6 +122,7 @@ async def stream(
     response_class=EventSourceResponse,
 )
 async def events(
+    request: Request,
     settings: SettingsDep,
     bus: BusDep,
     types: str = Query("*", description="Comma-separated event types or patterns: `workflow.*`, `*`"),
@@ -137,7 +148,7 @@ async def events(
         raise HTTPException(503, str(exc)) from None
     shutdown = anyio.Event()
     return WatchedEventSourceResponse(
-        stream(subscription, last_event_id, shutdown),
+        stream(subscription, last_event_id, shutdown, stream_wire(request.scope, Tally.here(DELIVERED_HERE))),
         # Also runs when the stream never starts (HEAD, or a client gone at once).
         background=BackgroundTask(subscription.close),
         ping=settings.event_ping_interval,

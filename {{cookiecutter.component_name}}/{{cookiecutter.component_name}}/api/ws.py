@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -28,6 +27,7 @@ from ..events.metrics import DELIVERED, OPEN_CONNECTIONS
 from ..events.subscription import Subscription
 from ..settings import Settings, env_name
 from .deps import BusDep, SettingsDep
+from .wire import Tally, websocket_wire
 
 router = APIRouter()
 
@@ -89,10 +89,14 @@ class Connection:
     """One client: events go out as they are published, a receive loop handles its frames.
 
     While the client keeps up, each event is sent from the publisher's own
-    call, without a task switch (`send_now`). A send that has to wait (the
-    client is slow to read) finishes in a task, and events published meanwhile
-    queue behind it, in order, in the subscription's bounded queue, which the
-    `drain` task empties: a slow client holds up only itself.
+    call, without a task switch: its frame, built once for every subscriber,
+    goes straight to the socket (`wire`), or through ASGI where there is no
+    wire (`send_now`). A send that has to wait (the client is slow to read)
+    finishes in a task, and events published meanwhile queue behind it, in
+    order, in the subscription's bounded queue; a writer task (`drain`) runs
+    only while that backlog lasts, and the wire stays shut meanwhile: a slow
+    client holds up only itself. Only a send that waits arms a timer: past
+    the send timeout it ends the connection.
     """
 
     def __init__(self, websocket: WebSocket, bus: EventBus, settings: Settings, subscription: Subscription) -> None:
@@ -101,79 +105,100 @@ class Connection:
         self.settings = settings
         self.subscription = subscription
         self.bad_frames = 0
-        self.sending_since: float | None = None
-        self.in_flight: asyncio.Task[None] | None = None  # an event send that had to wait
-        self.draining = False  # the drain task holds an event or is sending one
+        self.loop = asyncio.get_running_loop()
+        self.in_flight: asyncio.Task[None] | None = None  # an event send through ASGI that had to wait
+        self.writer: asyncio.Task[None] | None = None  # sends the backlog, while there is one
         self.failed: BaseException | None = None
-        subscription.direct = self.send_now
+        self.closing = False
+        self.ended: asyncio.Future[BaseException] = self.loop.create_future()  # why the connection cannot go on
+        self.delivered = Tally.here(DELIVERED_HERE)
+        # Found from the endpoint's own task, which this runs in.
+        self.wire = websocket_wire(websocket.scope, self.delivered)
+        subscription.direct = self.send_now if self.wire is None else self.wire.write
+        subscription.queued = self.start_writer
+
+    def _update_wire(self) -> None:
+        """The wire writes only while nothing is pending: no backlog, no failure, not closing."""
+        if self.wire is not None:
+            self.wire.open = self.writer is None and self.failed is None and not self.closing
+
+    def end(self, error: BaseException) -> None:
+        """The connection cannot go on: its socket failed, or a send outlasted the send timeout."""
+        if self.failed is None:
+            self.failed = error
+            self._update_wire()
+            self.ended.set_result(error)
 
     def send_now(self, event: Event) -> bool:
-        """Send `event` at once unless another send is under way; False: queue it."""
-        if self.in_flight is not None or self.draining or self.failed is not None:
+        """Without a wire, send `event` through ASGI, unless a send waits or a backlog drains (False: queue it)."""
+        if self.in_flight is not None or self.writer is not None or self.failed is not None:
             return False
         try:
             task = run_eagerly(self.websocket.send_text(event.json))
-        except Exception as exc:  # the socket is gone: the receive loop ends the connection
-            self.failed = exc
+        except Exception as exc:  # the socket is gone
+            self.end(exc)
             return True
         if task is None:
-            DELIVERED_HERE.inc()
+            self.delivered.add()
         else:
-            self.sending_since = time.monotonic()
             self.in_flight = task
-            task.add_done_callback(self._sent)
+            timer = self.loop.call_later(self.settings.event_send_timeout, self.end, SendTimedOut())
+            task.add_done_callback(lambda task: self._sent(task, timer))
         return True
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self.in_flight, self.sending_since = None, None
+    def _sent(self, task: asyncio.Task[None], timer: asyncio.TimerHandle) -> None:
+        timer.cancel()
+        self.in_flight = None
         if task.cancelled():
             return
-        if task.exception() is not None:
-            self.failed = task.exception()
+        error = task.exception()
+        if error is not None:
+            self.end(error)
         else:
-            DELIVERED_HERE.inc()
+            self.delivered.add()
 
     async def send(self, text: str) -> None:
-        # Timed by `watch_sends`, not a timer per frame: cheaper when fanning out to many sockets.
-        self.sending_since = time.monotonic()
+        """A control frame, or an event of the backlog, through ASGI, within the send timeout."""
+        timer = self.loop.call_later(self.settings.event_send_timeout, self.end, SendTimedOut())
         try:
             await self.websocket.send_text(text)
         finally:
-            self.sending_since = None
-
-    async def watch_sends(self) -> None:
-        """Give up on a client that has not taken a frame within the send timeout."""
-        limit = self.settings.event_send_timeout
-        while True:
-            await asyncio.sleep(limit / 4)
-            started = self.sending_since
-            if started is not None and time.monotonic() - started > limit:
-                raise SendTimedOut
-            if self.failed is not None:
-                raise self.failed
+            timer.cancel()
 
     async def close(self, code: int, reason: str) -> None:
+        self.closing = True
+        self._update_wire()  # no event frame after the close frame
         # A client that stopped reading may never take the close frame either.
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1.0):
                 await self.websocket.close(code, reason)
 
+    def start_writer(self) -> None:
+        if self.writer is None and self.failed is None:
+            self.writer = self.loop.create_task(self.drain())
+            self._update_wire()
+
     async def drain(self) -> None:
-        """Send what queued behind a slow send, in order, telling the client what it lost."""
-        while (event := await self.subscription.get()) is not None:
-            self.draining = True  # before any wait: a newer event must not overtake this one
-            try:
+        """Send the backlog, in order, telling the client what it lost; ends when the backlog does."""
+        try:
+            # `writer` stays set until the last queued event is out: nothing newer overtakes it.
+            while self.subscription and self.failed is None:
                 if self.in_flight is not None:
                     await asyncio.shield(self.in_flight)
-                if self.failed is not None:
-                    raise self.failed
+                    continue  # its outcome is the in-flight send's own (`_sent`)
+                event = await self.subscription.get()
+                if event is None:
+                    return
                 dropped = self.subscription.take_dropped()
                 if dropped:
                     await self.send(control("dropped", {"count": dropped}))
                 await self.send(event.json)
-                DELIVERED_HERE.inc()
-            finally:
-                self.draining = False
+                self.delivered.add()
+        except Exception as exc:
+            self.end(exc)
+        finally:
+            self.writer = None
+            self._update_wire()
 
     async def receive_frames(self) -> None:
         while True:
@@ -243,25 +268,23 @@ async def events_socket(websocket: WebSocket, settings: SettingsDep, bus: BusDep
     subscription = await bus.subscribe([], channel=CHANNEL, queue_size=settings.event_queue_size)
     connection = Connection(websocket, bus, settings, subscription)
     OPEN_CONNECTIONS.labels(CHANNEL).inc()
-    tasks = [
-        asyncio.create_task(connection.receive_frames()),
-        asyncio.create_task(connection.drain()),
-        asyncio.create_task(connection.watch_sends()),
-    ]
+    receiver = asyncio.create_task(connection.receive_frames())
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            error = task.exception()
-            if isinstance(error, SendTimedOut):
-                await connection.close(CLOSE_POLICY, "client too slow: a send timed out")
-            elif error is not None and not isinstance(error, (WebSocketDisconnect, OSError)):
-                logging.getLogger(settings.component_name).warning(
-                    "websocket connection failed", exc_info=error, extra={"client": str(websocket.client)}
-                )
+        either: list[asyncio.Future[Any]] = [receiver, connection.ended]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if connection.ended.done():
+            error: BaseException | None = connection.ended.result()
+        else:
+            error = None if receiver.cancelled() else receiver.exception()
+        if isinstance(error, SendTimedOut):
+            await connection.close(CLOSE_POLICY, "client too slow: a send timed out")
+        elif error is not None and not isinstance(error, (WebSocketDisconnect, OSError)):
+            logging.getLogger(settings.component_name).warning(
+                "websocket connection failed", exc_info=error, extra={"client": str(websocket.client)}
+            )
     finally:
         subscription.close()
-        if connection.in_flight is not None:
-            tasks.append(connection.in_flight)
+        tasks = [task for task in (receiver, connection.writer, connection.in_flight) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,13 +1,20 @@
 """The Redis Streams bus: fan-out and replay across workers and replicas.
 
 Every process appends to one stream (`XADD`, trimmed to the replay size)
-and one reader task per process follows it (`XREAD BLOCK`), handing each
-entry to this process's subscribers, so every subscriber everywhere sees the
-stream's one order. Event ids are the stream's ids, so `Last-Event-ID`
-resumes from the stream itself.
+and one reader task per process follows it (`XREAD BLOCK`), decoding each
+entry once and handing it to this process's subscribers in memory, so every
+subscriber everywhere sees the stream's one order. Event ids are the stream's
+ids, so `Last-Event-ID` resumes from the stream itself.
 
-Redis restarts: a publish reconnects first (redis-py replaces a pooled
-connection the server closed before anything is sent) and retries only
+A publish is one round trip: a small Lua script appends the event and returns
+its id with only the entries other processes appended since the last one
+delivered here, so local subscribers get those first, then this event, when
+`publish` returns (and the reader stays idle while this process publishes).
+Publishes that arrive while one is on its way go together in the next round
+trip, in the order they came (one script call appends them all).
+
+Redis restarts: a publish reconnects first (a connection the server closed
+is replaced before anything is sent, see `replace_if_closed`) and retries only
 while the command was never sent or Redis refused it unrun (`LOADING`):
 `XADD` is not idempotent, so a command that may have reached Redis is never
 sent twice. redis-py's own retries are off for the same reason. `probe()`
@@ -19,17 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import BusyLoadingError, RedisError, ResponseError
+from redis.exceptions import BusyLoadingError, NoScriptError, RedisError, ResponseError
 
 from ..addresses import redact_url
 from ..backoff import Backoff
@@ -47,6 +56,8 @@ _FIELD = "event"
 READ_BLOCK_MS = 1000
 SOCKET_TIMEOUT = READ_BLOCK_MS / 1000 + 2
 READ_COUNT = 500
+# At most this many queued publishes go in one round trip (one script call: Redis runs it whole).
+APPEND_BATCH = 256
 # The reader leaves the stream to this process's publishers until they have been quiet this long.
 READ_QUIET = 0.005
 # A publish keeps trying to reach a restarting Redis this long before answering "unavailable".
@@ -58,6 +69,26 @@ STALE_AFTER = SOCKET_TIMEOUT + READ_BLOCK_MS / 1000 + 1
 
 # What redis-py returns with decode_responses=True (its own annotations are looser).
 StreamEntries = list[tuple[str, dict[str, str]]]
+
+# KEYS[1] the stream; ARGV: trim length, field, the last id delivered in this process ('' when
+# unknown), how many entries to return at most, then one event JSON per event. Returns the new
+# ids, the entries strictly between that last id and the first new one (other processes'
+# events), and 1 when those are all of them (else the reader delivers the rest, then these).
+# Exact trimming to the replay buffer plus one anchor entry: a client whose last event is
+# the one just before the buffer still resumes without a gap (no reset).
+_APPEND = """
+local ids = {}
+for i = 5, #ARGV do ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', ARGV[2], ARGV[i]) end
+if ARGV[3] == '' then return {ids, {}, 0} end
+local entries = redis.pcall('XRANGE', KEYS[1], ARGV[3], ids[1], 'COUNT', ARGV[4] + 2)
+if entries.err then return {ids, {}, 0} end  -- the events are in: the reader delivers them
+local others, complete = {}, 0
+for _, entry in ipairs(entries) do
+  if entry[1] == ids[1] then complete = 1 elseif entry[1] ~= ARGV[3] then others[#others + 1] = entry end
+end
+return {ids, others, complete}
+"""
+_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
 
 
 def stream_order(event_id: str) -> tuple[int, int]:
@@ -81,13 +112,8 @@ async def replace_if_closed(connection: Any) -> None:
         await connection.connect()
 
 
-def raw_entries(response: Any) -> StreamEntries:
-    """One stream's entries from a raw `XREAD` reply (RESP2 or RESP3), fields as a dict."""
-    if isinstance(response, dict):
-        streams = list(response.values())  # RESP3: {stream: entries}
-    else:
-        streams = [entries for _stream, entries in response or ()]
-    entries = streams[0] if streams else []
+def raw_entries(entries: Any) -> StreamEntries:
+    """Stream entries as a script returns them (fields as a flat list), fields as a dict."""
     return [
         (str(entry_id), fields if isinstance(fields, dict) else dict(zip(fields[::2], fields[1::2], strict=True)))
         for entry_id, fields in entries
@@ -96,6 +122,18 @@ def raw_entries(response: Any) -> StreamEntries:
 
 def newer_than(floor: tuple[int, int]) -> Callable[[Event], bool]:
     return lambda event: stream_order(event.id) > floor
+
+
+@dataclass(slots=True)
+class Draft:
+    """An event before Redis gives it its id, and, when queued, the publish waiting for it."""
+
+    type: str
+    data: Any
+    time: str
+    request_id: str | None
+    text: str
+    done: asyncio.Future[Event] | None = None
 
 
 class RedisBus:
@@ -107,6 +145,16 @@ class RedisBus:
         self.instance = instance
         self.replay_size = replay_size
         self._redis: redis.Redis | None = None
+        # Publishes go through a client of their own, without redis-py's per-read socket
+        # timeouts (each costs a task or a timer): one deadline covers a whole round trip.
+        self._appender: redis.Redis | None = None
+        # One round trip is on its way at a time, on this one connection (from the appender's
+        # pool, kept: no pool bookkeeping per publish); publishes queue for the next (see `_flush`).
+        self._connection: Any = None
+        self._appending = False
+        self._queue: list[Draft] = []
+        self._queued = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
         self._subscriptions: set[Subscription] = set()
         self._reader: asyncio.Task[None] | None = None
         self._last_id = "$"
@@ -137,6 +185,9 @@ class RedisBus:
             socket_timeout=SOCKET_TIMEOUT,
             retry=Retry(NoBackoff(), 0),
         )
+        self._appender = redis.Redis.from_url(
+            self.url, decode_responses=True, socket_connect_timeout=2, socket_timeout=None, retry=Retry(NoBackoff(), 0)
+        )
         try:
             # Fixed before startup ends, so events published from now on reach this process.
             self._last_id = await self._newest_id()
@@ -144,6 +195,7 @@ class RedisBus:
         except (RedisError, OSError) as exc:
             self._round_trip(exc)
         self._reader = asyncio.create_task(self._follow(), name="redis-event-reader")
+        self._flusher = asyncio.create_task(self._flush(), name="redis-event-appender")
         return self
 
     async def _newest_id(self) -> str:
@@ -154,15 +206,21 @@ class RedisBus:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._stopping = True
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._reader, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._fail(self._queue, BusUnavailable("the event bus stopped before the event was sent"))
+        self._queue = []
         for subscription in list(self._subscriptions):
             subscription.close()
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        if self._appender is not None and self._connection is not None:
+            await self._appender.connection_pool.release(self._connection)
+        for client in (self._redis, self._appender):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._appender = self._connection = None
 
     def _round_trip(self, error: BaseException | None) -> None:
         if error is None:
@@ -174,34 +232,92 @@ class RedisBus:
         check_event_type(event_type)
         request_id = request_id_var.get()
         body = {"type": event_type, "source": self.source, "time": now(), "data": data, "request_id": request_id}
-        text = dumps_strict(body)  # refuses data with no standard JSON form before anything is sent
-        event_id, entries = await self._xadd(text)
-        self._round_trip(None)
-        self._last_publish = time.monotonic()
-        self._published = max(self._published, stream_order(event_id))
-        self._wake.set()  # a reader waiting to reconnect can go now: Redis answers
-        PUBLISHED.inc()
-        event = Event(event_id, event_type, self.source, body["time"], data, request_id)
-        if entries is not None:
-            self._deliver(entries, own=event)
+        # dumps_strict refuses data with no standard JSON form before anything is sent.
+        draft = Draft(event_type, data, body["time"], request_id, dumps_strict(body))
+        if self._stopping:
+            raise BusUnavailable("the event bus is stopping")
+        if self._appending:  # a round trip is on its way: go with the next one, in arrival order
+            draft.done = asyncio.get_running_loop().create_future()
+            self._queue.append(draft)
+            return await draft.done
+        self._appending = True
+        try:
+            (event,) = await self._append([draft])
+        finally:
+            if self._queue:
+                self._queued.set()  # `_flush` sends what queued meanwhile, and then lets go
+            else:
+                self._appending = False
         return event
 
-    async def _xadd(self, text: str) -> tuple[str, StreamEntries | None]:
-        """One `XADD`'s stream id and what followed the last delivered entry (see `_send_xadd`).
+    async def _flush(self) -> None:
+        """Send the publishes that queued behind a round trip, many per round trip, until none is left."""
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            while self._queue:
+                batch = [draft for draft in self._queue[:APPEND_BATCH] if draft.done and not draft.done.done()]
+                del self._queue[:APPEND_BATCH]
+                if not batch:
+                    continue
+                try:
+                    events = await self._append(batch)
+                except Exception as exc:  # BusUnavailable, or a bug: each publish raises it
+                    self._fail(batch, exc)
+                    continue
+                except BaseException:
+                    self._fail(batch, BusUnavailable("the event bus stopped: the event may have been published"))
+                    raise
+                for draft, event in zip(batch, events, strict=True):
+                    if draft.done and not draft.done.done():
+                        draft.done.set_result(event)
+            self._appending = False
+
+    @staticmethod
+    def _fail(drafts: list[Draft], error: Exception) -> None:
+        for draft in drafts:
+            if draft.done and not draft.done.done():
+                # One exception each: a shared one would collect every raiser's traceback.
+                draft.done.set_exception(BusUnavailable(str(error)) if isinstance(error, BusUnavailable) else error)
+
+    async def _append(self, drafts: list[Draft]) -> list[Event]:
+        """Append `drafts` in one round trip, then deliver them here after what came before them."""
+        event_ids, others, complete = await self._send_with_retry([draft.text for draft in drafts])
+        self._round_trip(None)
+        self._last_publish = time.monotonic()
+        self._published = max(self._published, stream_order(event_ids[-1]))
+        self._wake.set()  # a reader waiting to reconnect can go now: Redis answers
+        PUBLISHED.inc(len(drafts))
+        events = [
+            Event(event_id, draft.type, self.source, draft.time, draft.data, draft.request_id)
+            for event_id, draft in zip(event_ids, drafts, strict=True)
+        ]
+        # Other processes' events first, then these: the stream's order.
+        self._deliver(others, own=events if complete else ())
+        return events
+
+    async def _send_with_retry(self, texts: list[str]) -> tuple[list[str], StreamEntries, bool]:
+        """The new entries' ids, the entries before them not yet delivered here, and whether those are all.
 
         Retried only while Redis has certainly not run it; else `BusUnavailable`.
         """
-        pool = self.client.connection_pool
+        if self._appender is None:
+            raise BusUnavailable("the event bus is not started")
+        pool = self._appender.connection_pool
         deadline = time.monotonic() + PUBLISH_PATIENCE
         attempt = 0
         while True:
             connection = None
             sent = False
             try:
-                connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # untyped in redis-py
-                await replace_if_closed(connection)  # nothing is sent yet
-                sent = True
-                event_id, entries = await self._send_xadd(connection, text)
+                # One deadline for the attempt, connecting included (the pool's handshake has none).
+                async with asyncio.timeout(SOCKET_TIMEOUT):
+                    if self._connection is None:
+                        self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # untyped
+                    connection = self._connection
+                    await replace_if_closed(connection)  # nothing is sent yet
+                    sent = True
+                    appended = await self._send_append(connection, texts)
             except (RedisError, OSError) as exc:
                 if connection is not None and sent:
                     await connection.disconnect()  # a reply may still be on its way: never reuse it
@@ -216,37 +332,26 @@ class RedisBus:
                     raise BusUnavailable(f"Redis at {self.shown_url} did not take the event: {exc}") from None
                 raise BusUnavailable(
                     f"Redis at {self.shown_url} did not confirm the event, which may have been published: "
-                    f"look for it before publishing it again ({exc})"
+                    f"look for it before publishing it again ({exc or type(exc).__name__})"
                 ) from None
             except BaseException:
                 if connection is not None and sent:
                     await connection.disconnect()  # cancelled mid-command: unknown state
                 raise
-            finally:
-                if connection is not None:
-                    await pool.release(connection)
-            return event_id, entries
+            return appended
 
-    async def _send_xadd(self, connection: Any, text: str) -> tuple[str, StreamEntries | None]:
-        """The new entry's id and, read in the same round trip, the entries after the last delivered one."""
-        # Exact trimming to the replay buffer plus one anchor entry: a client whose last
-        # event is the one just before the buffer still resumes without a gap (no reset).
-        xadd = ("XADD", self.stream, "MAXLEN", self.replay_size + 1, "*", _FIELD, text)
-        cursor = self._last_id
-        if cursor == "$":  # Redis was down at startup: the reader finds its place first
-            await connection.send_command(*xadd)
-            return str(await connection.read_response()), None
-        # Pipelined: this event reaches local subscribers in one round trip, after
-        # whatever came before it in the stream (from any process), in that order.
-        xread = ("XREAD", "COUNT", READ_COUNT, "STREAMS", self.stream, cursor)
-        await connection.send_packed_command(connection.pack_commands([xadd, xread]))
-        event_id = str(await connection.read_response())
+    async def _send_append(self, connection: Any, texts: list[str]) -> tuple[list[str], StreamEntries, bool]:
+        # Redis was down at startup ("$"): the reader finds its place first, then delivers.
+        cursor = "" if self._last_id == "$" else self._last_id
+        args = (1, self.stream, self.replay_size + 1, _FIELD, cursor, READ_COUNT, *texts)
+        await connection.send_packed_command(connection.pack_command("EVALSHA", _APPEND_SHA, *args))
         try:
-            response = await connection.read_response()
-        except (RedisError, OSError):
-            await connection.disconnect()
-            return event_id, None  # the event is in the stream: the reader delivers it
-        return event_id, raw_entries(response)
+            reply = await connection.read_response()
+        except NoScriptError:  # a restarted Redis forgot the script, so it did not run: send its text
+            await connection.send_packed_command(connection.pack_command("EVAL", _APPEND, *args))
+            reply = await connection.read_response()
+        event_ids, others, complete = reply
+        return [str(event_id) for event_id in event_ids], raw_entries(others), complete == 1
 
     async def subscribe(
         self, patterns: Sequence[Pattern], *, channel: str, queue_size: int, after: str | None = None
@@ -298,7 +403,7 @@ class RedisBus:
         failures = 0
         # A flag, not only cancellation: redis-py may turn a cancelled read into a connection error.
         while not self._stopping:
-            # While this process publishes, each publish reads the stream too (see `_send_xadd`):
+            # While this process publishes, each publish reads the stream too (see `_APPEND`):
             # a blocking read of our own would only cost every event a second round trip.
             quiet_for = READ_QUIET - (time.monotonic() - self._last_publish)
             if quiet_for > 0 and self._error is None:
@@ -331,10 +436,11 @@ class RedisBus:
             for _stream, entries in response or ():
                 self._deliver(entries)
 
-    def _deliver(self, entries: StreamEntries, own: Event | None = None) -> None:
+    def _deliver(self, entries: StreamEntries, own: Sequence[Event] = ()) -> None:
         """Hand entries newer than the last delivered one to every local subscriber, in order.
 
-        `own` is the event this process just published: no need to decode it again.
+        `own`, the events this process just published, come right after `entries`
+        in the stream: they go last, without being decoded again.
         """
         subscriptions = list(self._subscriptions)
         delivered = stream_order(self._last_id)
@@ -345,12 +451,19 @@ class RedisBus:
             delivered = order
             self._last_id = entry_id
             try:
-                event = own if own is not None and entry_id == own.id else self._decode(entry_id, fields)
+                event = self._decode(entry_id, fields)
             except (KeyError, ValueError, TypeError):
                 logger.warning("skipped a malformed stream entry", extra={"id": entry_id})
                 continue
             for subscription in subscriptions:
                 subscription.offer(event)
+        for event in own:
+            order = stream_order(event.id)
+            if order > delivered:
+                delivered = order
+                self._last_id = event.id
+                for subscription in subscriptions:
+                    subscription.offer(event)
         if self._waiting:
             reached = stream_order(self._last_id)
             for subscription, floor in list(self._waiting.items()):

@@ -2,6 +2,9 @@
 
 Publishing never waits on a subscriber: `offer` is synchronous, and when the
 queue is full the oldest event goes, counted, so the subscriber can be told.
+A channel that can send at once takes events straight from `offer` (`direct`)
+while nothing is queued; `offer` runs once per subscriber for every event, so
+it stays a handful of attribute reads.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class Subscription:
         # Set by a channel that can send at once: called with an event while nothing is queued,
         # it returns True when it took the event (sent, or sending), False to have it queued.
         self.direct: Callable[[Event], bool] | None = None
+        # Set by a channel that writes its backlog from a task it starts on demand: called when
+        # an event is queued while nothing was.
+        self.queued: Callable[[], None] | None = None
         self.channel = channel
         self.reset = False  # set when a resume could not be honoured: the client must resync
         self._queue: deque[Event] = deque()
@@ -55,24 +61,31 @@ class Subscription:
 
     def wants(self, event: Event) -> bool:
         wanted = self._wanted.get(event.type)
-        if wanted is None:
-            parts = event.segments
-            wanted = any(pattern.matches_segments(parts) for pattern in self.patterns.values())
-            if len(self._wanted) >= _WANTED_CACHE_SIZE:
-                self._wanted.clear()
-            self._wanted[event.type] = wanted
+        return self._match(event) if wanted is None else wanted
+
+    def _match(self, event: Event) -> bool:
+        parts = event.segments
+        wanted = any(pattern.matches_segments(parts) for pattern in self.patterns.values())
+        if len(self._wanted) >= _WANTED_CACHE_SIZE:
+            self._wanted.clear()
+        self._wanted[event.type] = wanted
         return wanted
 
     def offer(self, event: Event) -> None:
         """Send `event` at once or queue it, if it matches; never blocks."""
-        if self.closed or not self.wants(event):
+        if self.closed:
+            return
+        wanted = self._wanted.get(event.type)  # `wants`, inlined: this runs once per subscriber
+        if not (self._match(event) if wanted is None else wanted):
             return
         if self._held is not None:
             self._held.append(event)
             return
         # Straight out while there is no backlog; behind a backlog, events queue in order.
-        if not self._queue and not self._dropped and self.direct is not None and self.direct(event):
-            return
+        if not self._queue and not self._dropped:
+            direct = self.direct
+            if direct is not None and direct(event):
+                return
         self._push(event)
 
     def _push(self, event: Event) -> None:
@@ -80,8 +93,11 @@ class Subscription:
             self._queue.popleft()
             self._dropped += 1
             self._dropped_counter.inc()
+        was_empty = not self._queue
         self._queue.append(event)
         self._ready.set()
+        if was_empty and self.queued is not None:
+            self.queued()
 
     def hold(self) -> None:
         """Keep live events aside while a replay is fetched, so the order stays right."""
