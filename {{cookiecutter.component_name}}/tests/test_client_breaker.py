@@ -97,6 +97,25 @@ def test_failure_rate_trips_once_the_minimum_number_of_calls_is_reached() -> Non
     assert state(breaker) is CircuitState.OPEN
 
 
+def test_failures_that_leave_the_window_no_longer_count() -> None:
+    breaker = CircuitBreaker(failure_threshold=100, failure_rate_threshold=0.75, minimum_calls=4, window_size=4)
+
+    def record(*outcomes: bool) -> None:
+        for failed in outcomes:
+            if failed:
+                with pytest.raises(PeerTimeoutError):
+                    breaker.call(fail)
+            else:
+                breaker.call(lambda: None)
+
+    record(True, True, False, False)  # 2 of 4 failed
+    record(False, False)  # both failures have left the window: 0 of 4
+    record(True)  # 1 of 4 (a count that forgot the evictions would say 3 of 4 and open)
+    assert state(breaker) is CircuitState.CLOSED
+    record(True, True)  # 3 of 4 = 75%
+    assert state(breaker) is CircuitState.OPEN
+
+
 def test_client_errors_are_not_failures_but_429_and_5xx_are() -> None:
     breaker = CircuitBreaker(failure_threshold=2)
     for _ in range(5):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.client import (
     ComponentClient,
     IntegrationConfig,
@@ -24,11 +26,13 @@ from {{ cookiecutter.component_name }}.client import (
     close_pools,
 )
 from {{ cookiecutter.component_name }}.client._config import ENV_NAMES
-from {{ cookiecutter.component_name }}.client._pool import _async_clients, async_client, sync_client
+from {{ cookiecutter.component_name }}.client._pool import LIMITS, _async_clients, async_client, sync_client
 from {{ cookiecutter.component_name }}.observability import request_id_var, traceparent_var
 
+from .conftest import SettingsFactory
+from .support.auth import Key, keys_value
 from .support.peers import Step, flaky_peer
-from .support.servers import free_port
+from .support.servers import free_port, running_server
 
 FAST = IntegrationConfig(timeout=2.0, retry_count=0, retry_delay=0.01)
 
@@ -244,3 +248,32 @@ async def test_a_bad_hermes_address_is_a_typed_error_naming_the_variable(monkeyp
     monkeypatch.setenv("HERMES_PORT", "eighty")
     with pytest.raises(PeerUnavailableError, match="HERMES_PORT='eighty'"):
         await ComponentClient(name(), config=FAST).call_api("process", "POST", {"input": 1})
+
+
+async def test_a_streamed_body_is_read_before_the_pooled_client_signs_it(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With keys set the pooled client signs every call, and the signature covers the body:
+    a body given as a stream is read first (signing it unread raised `httpx.RequestNotRead`)."""
+    monkeypatch.setenv("TEKTON_AUTH_KEYS", keys_value(Key("shared")))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"input": '
+        yield b'"streamed"}'
+
+    try:
+        with running_server(create_app(make_settings())) as url:
+            response = await async_client().post(
+                f"{url}/api/v1/process", content=body(), headers={"Content-Type": "application/json"}
+            )
+    finally:
+        await close_pools()
+    assert response.status_code == 200, response.text
+    assert response.json()["result"]["echo"] == "streamed"
+
+
+def test_the_pools_let_an_idle_connection_go_before_a_peer_times_it_out(make_settings: SettingsFactory) -> None:
+    """A connection the peer is closing for idleness, reused at that moment, fails the call (a POST is
+    not retried): the pools drop idle connections before a component's default keep-alive timeout."""
+    assert LIMITS.keepalive_expiry is not None
+    assert LIMITS.keepalive_expiry < make_settings().timeout_keep_alive

@@ -16,11 +16,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
-from ..hermes import HermesClient
 from ._component import ComponentClient
 from ._config import IntegrationConfig
+from ._discovery import PeerLocation
 from ._errors import BatchClosedError, error_dict
 from ._telemetry import logger
 
@@ -45,16 +45,13 @@ class BatchIntegration:
         component: str,
         batch_size: int | None = None,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
-        discovery: HermesClient | None = None,
         endpoint: str = "batch",
         linger: float | None = None,
         concurrency: int | None = None,
         queue_size: int | None = None,
         on_batch: Callable[[int, int], object] | None = None,
+        **where: Unpack[PeerLocation],
     ) -> None:
         config = config or IntegrationConfig.from_env()
         self.component = component
@@ -68,9 +65,7 @@ class BatchIntegration:
             )
         self.endpoint = endpoint
         self.on_batch = on_batch  # called with (processed, failed) after each batch
-        self.client = ComponentClient(
-            component, host=host, port=port, base_url=base_url, config=config, discovery=discovery
-        )
+        self.client = ComponentClient(component, config=config, **where)
         self.queue: asyncio.Queue[_Entry | object] = asyncio.Queue(maxsize=queue_size or config.batch_queue_size)
         self.processed_count = 0
         self.failed_count = 0

@@ -22,7 +22,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -42,11 +41,6 @@ class CircuitState(Enum):
 
 
 _GAUGE_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
-
-
-@dataclass(frozen=True)
-class _Permit:
-    epoch: int  # the state generation it was granted in: late outcomes of older ones are dropped
 
 
 def is_peer_failure(exc: BaseException) -> bool:
@@ -92,6 +86,7 @@ class CircuitBreaker:
         self._clock = clock
         self._lock = threading.Lock()
         self._window: deque[bool] = deque(maxlen=window_size)  # True = failure
+        self._window_failures = 0  # failures in the window, kept as it changes (not summed per call)
         self._epoch = 0
         self._changed_at = clock()
         self._admitted = 0  # half-open probes granted
@@ -132,11 +127,13 @@ class CircuitBreaker:
         """Await `func(*args, **kwargs)` under the breaker."""
         permit = self._acquire()
         try:
-            awaitable = func(*args, **kwargs)
-        except BaseException as exc:  # raised before returning its awaitable: still an outcome
+            # (An exception raised before `func` returns its awaitable is an outcome too.)
+            result = await func(*args, **kwargs)
+        except BaseException as exc:
             self._record_exception(permit, exc)
             raise
-        return await self._finish(permit, awaitable)
+        self._record(permit, failed=False)
+        return result
 
     # -- state -------------------------------------------------------------
 
@@ -157,7 +154,7 @@ class CircuitBreaker:
 
     # -- internals -----------------------------------------------------------
 
-    async def _finish(self, permit: _Permit, awaitable: Awaitable[T]) -> T:
+    async def _finish(self, permit: int, awaitable: Awaitable[T]) -> T:
         try:
             result = await awaitable
         except BaseException as exc:
@@ -166,14 +163,16 @@ class CircuitBreaker:
         self._record(permit, failed=False)
         return result
 
-    def _acquire(self) -> _Permit:
+    def _acquire(self) -> int:
+        """Admit a call or raise `CircuitOpenError`. The permit is the state generation (epoch) it was
+        admitted in: outcomes of calls admitted before a transition are dropped when they arrive."""
         with self._lock:
+            if self.state is CircuitState.CLOSED:  # nothing time-driven happens while closed
+                return self._epoch
             self._advance()
-            if self.state is CircuitState.CLOSED:
-                return _Permit(self._epoch)
             if self.state is CircuitState.HALF_OPEN and self._admitted < self.half_open_max_calls:
                 self._admitted += 1
-                return _Permit(self._epoch)
+                return self._epoch
             retry_after = None
             if self.state is CircuitState.OPEN:
                 retry_after = max(0.0, self.recovery_timeout - (self._clock() - self._changed_at))
@@ -187,7 +186,7 @@ class CircuitBreaker:
         elif self.state is CircuitState.HALF_OPEN and elapsed >= self.half_open_deadline:
             self._transition(CircuitState.OPEN)
 
-    def _record_exception(self, permit: _Permit, exc: BaseException) -> None:
+    def _record_exception(self, permit: int, exc: BaseException) -> None:
         if isinstance(exc, CircuitOpenError):
             self._release(permit)  # an inner breaker said no: says nothing about this peer
         elif isinstance(exc, self.expected_exception) and (
@@ -199,16 +198,16 @@ class CircuitBreaker:
         else:
             self._release(permit)  # cancelled, or an error the breaker was told to ignore
 
-    def _release(self, permit: _Permit) -> None:
+    def _release(self, permit: int) -> None:
         with self._lock:
-            if permit.epoch == self._epoch and self.state is CircuitState.HALF_OPEN:
+            if permit == self._epoch and self.state is CircuitState.HALF_OPEN:
                 self._admitted -= 1
 
-    def _record(self, permit: _Permit, *, failed: bool) -> None:
+    def _record(self, permit: int, *, failed: bool) -> None:
         with self._lock:
             if failed:
                 self.last_failure_time = time.time()
-            if permit.epoch != self._epoch:
+            if permit != self._epoch:
                 return
             if self.state is CircuitState.HALF_OPEN:
                 if failed:
@@ -220,12 +219,17 @@ class CircuitBreaker:
                 return
             if self.state is not CircuitState.CLOSED:
                 return
-            self._window.append(failed)
-            self.failure_count = self.failure_count + 1 if failed else 0
-            failures = sum(self._window)
-            rate_tripped = (
-                len(self._window) >= self.minimum_calls and failures / len(self._window) >= self.failure_rate_threshold
-            )
+            window = self._window
+            if len(window) == window.maxlen and window[0]:
+                self._window_failures -= 1  # the oldest outcome, about to drop out, was a failure
+            window.append(failed)
+            if failed:
+                self._window_failures += 1
+                self.failure_count += 1
+            else:
+                self.failure_count = 0
+            calls = len(window)
+            rate_tripped = calls >= self.minimum_calls and self._window_failures / calls >= self.failure_rate_threshold
             if self.failure_count >= self.failure_threshold or rate_tripped:
                 self._transition(CircuitState.OPEN)
 
@@ -236,6 +240,7 @@ class CircuitBreaker:
         self._admitted = self._succeeded = 0
         if state is CircuitState.CLOSED:
             self._window.clear()
+            self._window_failures = 0
             self.failure_count = 0
         self._publish_state()
 

@@ -7,15 +7,14 @@ trace context: every integration pattern is built on this.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from ..about import API_VERSION, COMPONENT_NAME
-from ..hermes import HermesClient
 from ._breaker import CircuitBreaker, breaker_for
 from ._config import IntegrationConfig
-from ._discovery import PeerAddress
+from ._discovery import PeerAddress, PeerLocation
 from ._pool import async_client, sync_client
 from ._transport import Call, api_path, send_async, send_sync
 
@@ -73,21 +72,18 @@ class ComponentClient:
         self,
         component: str | None = None,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
         circuit_breaker: CircuitBreaker | bool = True,
         source: str = COMPONENT_NAME,
         api_version: str = API_VERSION,
-        discovery: HermesClient | None = None,
+        **where: Unpack[PeerLocation],
     ) -> None:
-        component = component or _name_from_address(host, port, base_url)
+        component = component or _name_from_address(where.get("host"), where.get("port"), where.get("base_url"))
         self.component = component
         self.config = config or IntegrationConfig.from_env()
         self.source = source
         self.api_version = api_version
-        self.address = PeerAddress(component, host=host, port=port, base_url=base_url, discovery=discovery)
+        self.address = PeerAddress(component, **where)
         if circuit_breaker is True:
             self.breaker: CircuitBreaker | None = peer_breaker(component, self.config)
         else:
@@ -117,15 +113,9 @@ class ComponentClient:
         `PeerUnavailableError` or `CircuitOpenError`.
         """
         path, version = api_path(endpoint, self.api_version)
-        response = await self.request(
-            method,
-            path,
-            json=data,
-            headers={"X-API-Version": version, **(headers or {})},
-            params=params,
-            label=endpoint,
-        )
-        return decode(response)
+        call_headers = {"X-API-Version": version, **headers} if headers else {"X-API-Version": version}
+        call = self._call(method, path, data, call_headers, params, endpoint)
+        return decode(await send_async(async_client(), self.address.base_url, call, self.config, self.breaker))
 
     async def request(
         self,
@@ -138,8 +128,8 @@ class ComponentClient:
         label: str | None = None,
     ) -> httpx.Response:
         """Any path on the peer (`/health`, `/api/v1/...`), through the same breaker, retries and metrics."""
-        call = self._call(method, path, json, headers, params, label)
-        return await send_async(async_client(), self.resolve, call, self.config, self.breaker)
+        call = self._call(method, path, json, dict(headers) if headers else {}, params, label)
+        return await send_async(async_client(), self.address.base_url, call, self.config, self.breaker)
 
     def request_sync(
         self,
@@ -152,7 +142,7 @@ class ComponentClient:
         label: str | None = None,
     ) -> httpx.Response:
         """`request` for synchronous code, on the shared sync pool."""
-        call = self._call(method, path, json, headers, params, label)
+        call = self._call(method, path, json, dict(headers) if headers else {}, params, label)
         return send_sync(sync_client(), self.address.base_url_sync, call, self.config, self.breaker)
 
     def _call(
@@ -160,10 +150,11 @@ class ComponentClient:
         method: str,
         path: str,
         json: Any,
-        headers: dict[str, str] | None,
+        headers: dict[str, str],
         params: dict[str, Any] | None,
         label: str | None,
     ) -> Call:
+        """`headers` becomes the call's own (callers pass a copy of anything they were given)."""
         if not path.startswith("/"):
             path = "/" + path
         return Call(
@@ -174,7 +165,7 @@ class ComponentClient:
             endpoint=label if label is not None else path,
             json=json,
             params=params,
-            headers=dict(headers or {}),
+            headers=headers,
         )
 
     def __repr__(self) -> str:

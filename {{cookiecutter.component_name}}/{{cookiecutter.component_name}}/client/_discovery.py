@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TypedDict
 
 from ..addresses import AddressError, env_key
 from ..hermes import HermesClient, HermesError
@@ -33,6 +34,17 @@ async def close_shared_hermes() -> None:
         _shared.clear()
     for client in clients:
         await client.aclose()
+
+
+class PeerLocation(TypedDict, total=False):
+    """Where a peer is, as every pattern's constructor takes it (`**where: Unpack[PeerLocation]`):
+    `host`/`port` or `base_url` to skip discovery, or the Hermes client to ask (default: the shared one).
+    `PeerAddress` is the one place that reads them."""
+
+    host: str | None
+    port: int | None
+    base_url: str | None
+    discovery: HermesClient | None
 
 
 class PeerAddress:

@@ -4,10 +4,10 @@ The real contract (DESIGN §6): answers are `{status, message, data}`;
 `POST /api/v1/workflows` takes `tasks` as a dict keyed by task id (the guide's
 list is converted here), `POST /api/v1/executions` `{workflow_id, input}`,
 `GET /api/v1/executions/{id}` -> `data.execution`, `POST
-/api/v1/executions/{id}/cancel`. Built on `ComponentClient`: Harmonia is
-found through Hermes, and a failure is a `PeerHTTPError` naming Harmonia, the
-route, the status and Harmonia's own message (at Tekton 0ed6aa59 these routes
-answer 500).
+/api/v1/executions/{id}/cancel`. Found, called and failing as every Tekton
+peer's API does (`_tekton_api.py`): a failure is a `PeerHTTPError` naming
+Harmonia, the route, the status and Harmonia's own message (at Tekton
+0ed6aa59 these routes answer 500).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..hermes import HermesClient
-from ._component import ComponentClient
-from ._config import IntegrationConfig
+from ._tekton_api import TektonAPI, as_object
 from ._workflow_definition import normalize
 
 
@@ -38,36 +36,23 @@ def guide_status(execution_id: str, execution: Mapping[str, Any], **extra: Any) 
     }
 
 
-class HarmoniaClient:
+class HarmoniaClient(TektonAPI):
     """`await HarmoniaClient().create_workflow({...})`, `execute_workflow(id)`, `get_execution_status(id)`."""
 
-    def __init__(
-        self,
-        *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
-        config: IntegrationConfig | None = None,
-        discovery: HermesClient | None = None,
-    ) -> None:
-        self.client = ComponentClient(
-            "harmonia", host=host, port=port, base_url=base_url, config=config, discovery=discovery
-        )
+    peer = "harmonia"
 
     async def create_workflow(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         """Create a workflow definition (tasks as the guide's list or Harmonia's dict); Harmonia's `data`."""
-        data = unwrap(await self.client.call_api("workflows", "POST", normalize(definition)))
-        return dict(data) if isinstance(data, Mapping) else {"data": data}
+        return as_object(unwrap(await self.call("workflows", "POST", normalize(definition))), "data")
 
     async def execute_workflow(self, workflow_id: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Start an execution; Harmonia's `data` (`id`, `status`, `task_executions`)."""
         body = {"workflow_id": workflow_id, "input": dict(input or {})}
-        data = unwrap(await self.client.call_api("executions", "POST", body))
-        return dict(data) if isinstance(data, Mapping) else {"data": data}
+        return as_object(unwrap(await self.call("executions", "POST", body)), "data")
 
     async def get_execution_status(self, execution_id: str) -> dict[str, Any]:
         """`execution` and `workflow_definition` as Harmonia sends them, plus the guide's `state` and `output`."""
-        data = unwrap(await self.client.call_api(f"executions/{execution_id}"))
+        data = unwrap(await self.call(f"executions/{execution_id}"))
         data = data if isinstance(data, Mapping) else {}
         execution = data.get("execution")
         if not isinstance(execution, Mapping):
@@ -75,4 +60,4 @@ class HarmoniaClient:
         return guide_status(execution_id, execution, workflow_definition=data.get("workflow_definition"))
 
     async def cancel_execution(self, execution_id: str) -> None:
-        await self.client.call_api(f"executions/{execution_id}/cancel", "POST")
+        await self.call(f"executions/{execution_id}/cancel", "POST")

@@ -8,11 +8,11 @@ logs each call; this class keeps the guide's shape for code written to it.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Unpack
 
-from ..hermes import HermesClient
 from ._component import ComponentClient
 from ._config import IntegrationConfig
+from ._discovery import PeerLocation
 from ._telemetry import logger as client_logger
 
 
@@ -22,18 +22,13 @@ class ObservableIntegration:
         source: str,
         target: str,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
-        discovery: HermesClient | None = None,
+        **where: Unpack[PeerLocation],
     ) -> None:
         self.source = source
         self.target = target
         self.logger = logging.LoggerAdapter(client_logger, {"source": source, "target": target})
-        self.client = ComponentClient(
-            target, host=host, port=port, base_url=base_url, config=config, source=source, discovery=discovery
-        )
+        self.client = ComponentClient(target, config=config, source=source, **where)
 
     async def request(self, endpoint: str, data: dict[str, Any]) -> Any:
         """POST `data` to the target's `endpoint`, measured and logged."""

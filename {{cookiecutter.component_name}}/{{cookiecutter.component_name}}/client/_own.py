@@ -5,13 +5,13 @@ Exported from the package as `<ComponentName>Client` (e.g. `MyComponentClient`).
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from ..about import COMPONENT_NAME
-from ..hermes import HermesClient
 from ._breaker import CircuitBreaker
 from ._component import ComponentClient
 from ._config import IntegrationConfig
+from ._discovery import PeerLocation
 
 
 class ItemError(TypedDict):
@@ -40,23 +40,17 @@ class OwnClient(ComponentClient):
     def __init__(
         self,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
         circuit_breaker: CircuitBreaker | bool = True,
         source: str = COMPONENT_NAME,
-        discovery: HermesClient | None = None,
+        **where: Unpack[PeerLocation],
     ) -> None:
         super().__init__(
             COMPONENT_NAME,
-            host=host,
-            port=port,
-            base_url=base_url,
             config=config,
             circuit_breaker=circuit_breaker,
             source=source,
-            discovery=discovery,
+            **where,
         )
 
     async def process(self, input: Any) -> Any:

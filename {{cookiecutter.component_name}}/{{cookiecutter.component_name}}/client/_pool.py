@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import TypeVar
 
 import httpx
 
@@ -16,8 +17,10 @@ from ._discovery import close_shared_hermes
 from ._lifetime import close_with_loop
 from ._signing import shared_auth
 
-# Enough keep-alive connections for a few dozen concurrent calls to one peer.
-LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0)
+# Enough keep-alive connections for a few dozen concurrent calls to one peer. An idle connection is let
+# go before a peer's own keep-alive timeout closes it (a component's TIMEOUT_KEEP_ALIVE, uvicorn's: 5 s):
+# reusing one the peer is closing at that moment fails the call (httpx.ReadError), and a POST is not retried.
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=4.0)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0)
 
 _async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
@@ -25,19 +28,31 @@ _sync_client: httpx.Client | None = None
 _sync_lock = threading.Lock()
 
 
+Pool = TypeVar("Pool", httpx.AsyncClient, httpx.Client)
+
+
+def _lean(client: Pool) -> Pool:
+    """Drop two of httpx's default headers that peers have no use for: `Accept-Encoding` (components
+    do not compress, and decompressing would only cost the caller) and `Connection: keep-alive`
+    (HTTP/1.1's default anyway). Every header is handled several times per call by httpx."""
+    for name in ("Accept-Encoding", "Connection"):
+        del client.headers[name]
+    return client
+
+
 def async_client() -> httpx.AsyncClient:
     """The pooled client of the running event loop, created on first use."""
     loop = asyncio.get_running_loop()
-    # A finished `asyncio.run` leaves its loop closed: forget its pool (its sockets died with it),
-    # or every run would keep one client and its loop alive.
-    for dead in [other for other in _async_clients if other.is_closed()]:
-        del _async_clients[dead]
     client = _async_clients.get(loop)
     if client is None or client.is_closed:
+        # A finished `asyncio.run` leaves its loop closed: forget its pool (its sockets died with it),
+        # or every run would keep one client and its loop alive.
+        for dead in [other for other in _async_clients if other.is_closed()]:
+            del _async_clients[dead]
         # trust_env=False: peers are on the local network, a system proxy would only get in the way.
         # auth: every call signed when TEKTON_AUTH_KEYS is set (DESIGN §10), a no-op otherwise.
         client = httpx.AsyncClient(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False, auth=shared_auth())
-        _async_clients[loop] = client
+        _async_clients[loop] = _lean(client)
         # Also when nobody calls close_pools() (the guide's asyncio.run snippets): this pool, and discovery's.
         close_with_loop(client.aclose, close_shared_hermes)
     return client
@@ -48,7 +63,9 @@ def sync_client() -> httpx.Client:
     global _sync_client
     with _sync_lock:
         if _sync_client is None or _sync_client.is_closed:
-            _sync_client = httpx.Client(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False, auth=shared_auth())
+            _sync_client = _lean(
+                httpx.Client(limits=LIMITS, timeout=DEFAULT_TIMEOUT, trust_env=False, auth=shared_auth())
+            )
         return _sync_client
 
 

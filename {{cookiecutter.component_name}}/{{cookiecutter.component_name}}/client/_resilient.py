@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Unpack
 
-from ..hermes import HermesClient
 from ._component import ComponentClient, peer_breaker
 from ._config import IntegrationConfig
+from ._discovery import PeerLocation
 
 
 class ResilientIntegration:
@@ -22,23 +22,17 @@ class ResilientIntegration:
         self,
         component: str,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
-        discovery: HermesClient | None = None,
+        **where: Unpack[PeerLocation],
     ) -> None:
         self.component = component
         config = config or IntegrationConfig.from_env()
         self.circuit_breaker = peer_breaker(component, config)
         self.client = ComponentClient(
             component,
-            host=host,
-            port=port,
-            base_url=base_url,
             config=config,
             circuit_breaker=False,
-            discovery=discovery,
+            **where,
         )
 
     def request(self, endpoint: str, data: dict[str, Any]) -> Coroutine[Any, Any, Any]:

@@ -11,14 +11,14 @@ else `default`; with no secret the deployment's signing key is used.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from ..about import COMPONENT_NAME
-from ..hermes import HermesClient
 from ..security.keys import KEYS_VARIABLE, MIN_SECRET_BYTES, AuthKey, KeyRing, Secret, keys_from_environment
 from ._component import ComponentClient, decode
+from ._discovery import PeerLocation
 from ._errors import PeerHTTPError, PeerUnavailableError
 from ._pool import async_client
 from ._signing import TektonAuth
@@ -49,18 +49,13 @@ class SecureIntegration:
         component: str,
         secret_key: str | None = None,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
-        discovery: HermesClient | None = None,
         issuer: str = COMPONENT_NAME,
         timeout: float = 30.0,
+        **where: Unpack[PeerLocation],
     ) -> None:
         self.component = component
         self.key = key_for(secret_key)
-        self.client = ComponentClient(
-            component, host=host, port=port, base_url=base_url, discovery=discovery, circuit_breaker=False
-        )
+        self.client = ComponentClient(component, circuit_breaker=False, **where)
         # Answers must be signed: the callee is named, so no /health lookup decides it.
         self.auth = TektonAuth(issuer, KeyRing((self.key,)), audience=component.lower())
         self.timeout = timeout

@@ -13,6 +13,7 @@ ignores them. `/ws` and `/events` handshakes get a fresh token each.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
@@ -62,13 +63,18 @@ def _target(url: httpx.URL) -> str:
     return url.raw_path.decode("ascii")  # path and query, as they go on the wire
 
 
+def _is_event_stream(response: httpx.Response) -> bool:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith("text/event-stream")
+
+
 def check_response(response: httpx.Response, key: AuthKey, nonce: str, audience: str) -> None:
     """Raise `ResponseSignatureError` unless the (read) response is signed for this request.
 
     Event streams are unsigned by design; an unsigned error status (the peer's own
     refusal: 401, 413, 503) is left to the caller, who sees the status anyway.
     """
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
+    if _is_event_stream(response):
         return
     presented = response.headers.get(signing.SIGNATURE_HEADER)
     where = f"{response.request.method} {response.request.url.path}"
@@ -85,10 +91,13 @@ def check_response(response: httpx.Response, key: AuthKey, nonce: str, audience:
         )
 
 
+# What `TektonAuth._flow` yields: a request to send (it gets the response back), or a response whose
+# body the driver reads (it gets the same response back). One flow, then, for the sync and async drivers.
+_Step = Generator[httpx.Request | httpx.Response, httpx.Response, None]
+
+
 class TektonAuth(httpx.Auth):
     """An httpx `Auth`: a no-op without keys; otherwise token, signature and answer check."""
-
-    requires_request_body = True
 
     def __init__(
         self, issuer: str = COMPONENT_NAME, keys: KeyRing | None = None, *, audience: str | None = None
@@ -129,15 +138,19 @@ class TektonAuth(httpx.Auth):
         self.peers[_origin(request.url)] = info
         return info
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def _signing_keys(self, request: httpx.Request) -> KeyRing | None:
+        """The keys to sign `request` with; None leaves it as it is (no keys set, or an always-open route)."""
         keys = self.keys()
         if keys is None or request.url.path in ALWAYS_OPEN:
-            yield request
-            return
+            return None
+        return keys
+
+    def _flow(self, request: httpx.Request, keys: KeyRing) -> _Step:
+        """Learn the callee (its /health, once per TTL), sign the request, check the signed answer."""
         info = self._known(request)
         if info is None and self.audience is None:
             probe = yield self._probe(request)
-            probe.read()
+            yield probe  # read its body
             info = self._learned(request, probe)
         audience = self.audience or (info.audience if info else None)
         if audience is None:
@@ -147,31 +160,41 @@ class TektonAuth(httpx.Auth):
         nonce = self.headers_for(key, request, audience)
         response = yield request
         if nonce is not None and (self.audience is not None or (info is not None and info.verifies)):
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                response.read()
+            if not _is_event_stream(response):
+                yield response  # read its body: the signature covers it
             check_response(response, key, nonce, audience)
 
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        keys = self._signing_keys(request)
+        if keys is None:
+            yield request
+            return
+        request.read()  # the signature covers the body
+        flow = self._flow(request, keys)
+        step = next(flow)
+        with contextlib.suppress(StopIteration):
+            while True:
+                if isinstance(step, httpx.Response):
+                    step.read()
+                    step = flow.send(step)
+                else:
+                    step = flow.send((yield step))
+
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        keys = self.keys()
-        if keys is None or request.url.path in ALWAYS_OPEN:
+        keys = self._signing_keys(request)
+        if keys is None:
             yield request
             return
-        info = self._known(request)
-        if info is None and self.audience is None:
-            probe = yield self._probe(request)
-            await probe.aread()
-            info = self._learned(request, probe)
-        audience = self.audience or (info.audience if info else None)
-        if audience is None:
-            yield request
-            return
-        key = keys.signing
-        nonce = self.headers_for(key, request, audience)
-        response = yield request
-        if nonce is not None and (self.audience is not None or (info is not None and info.verifies)):
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                await response.aread()
-            check_response(response, key, nonce, audience)
+        await request.aread()  # the signature covers the body
+        flow = self._flow(request, keys)
+        step = next(flow)
+        with contextlib.suppress(StopIteration):
+            while True:
+                if isinstance(step, httpx.Response):
+                    await step.aread()
+                    step = flow.send(step)
+                else:
+                    step = flow.send((yield step))
 
 
 _shared = TektonAuth()

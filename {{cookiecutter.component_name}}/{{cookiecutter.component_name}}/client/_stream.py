@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncGenerator, Iterable
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from ..backoff import Backoff
-from ..hermes import HermesClient
 from ._component import ComponentClient
 from ._config import IntegrationConfig
+from ._discovery import PeerLocation
 from ._errors import PeerHTTPError, PeerUnavailableError
 from ._pool import async_client
 from ._telemetry import logger, outgoing_headers
@@ -32,19 +32,14 @@ class StreamIntegration:
         self,
         component: str,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
-        discovery: HermesClient | None = None,
         read_timeout: float = 60.0,
         reconnect_delay: float = 0.5,
         max_reconnect_delay: float = 30.0,
+        **where: Unpack[PeerLocation],
     ) -> None:
         self.component = component
-        self.client = ComponentClient(
-            component, host=host, port=port, base_url=base_url, config=config, discovery=discovery
-        )
+        self.client = ComponentClient(component, config=config, **where)
         self.read_timeout = read_timeout  # longest silence before reconnecting (peers ping every ~15 s)
         self.backoff = Backoff(reconnect_delay, max(reconnect_delay, max_reconnect_delay))
         self.last_event_id: str | None = None

@@ -14,11 +14,10 @@ import asyncio
 import inspect
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from ..backoff import Backoff
-from ..hermes import HermesClient
-from ._discovery import PeerAddress
+from ._discovery import PeerAddress, PeerLocation
 from ._errors import PeerUnavailableError
 from ._signing import handshake_headers
 from ._telemetry import logger, outgoing_headers
@@ -54,17 +53,14 @@ class EventIntegration:
         self,
         component: str,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
-        discovery: HermesClient | None = None,
         reconnect_delay: float = 0.5,
         max_reconnect_delay: float = 30.0,
         open_timeout: float = 10.0,
+        **where: Unpack[PeerLocation],
     ) -> None:
         self.component = component
         self.handlers: dict[str, list[Handler]] = {}
-        self.address = PeerAddress(component, host=host, port=port, base_url=base_url, discovery=discovery)
+        self.address = PeerAddress(component, **where)
         self.backoff = Backoff(reconnect_delay, max(reconnect_delay, max_reconnect_delay))
         self.open_timeout = open_timeout
         self.connections = 0  # successful subscriptions so far (1 + reconnects)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
-from ..hermes import HermesClient
 from ._breaker import CircuitBreaker
 from ._component import ComponentClient, decode
 from ._config import IntegrationConfig
+from ._discovery import PeerLocation
 from ._errors import IntegrationError, error_dict
 from ._pool import sync_client
 from ._transport import api_path
@@ -23,22 +23,16 @@ class SyncIntegration:
         self,
         target_component: str,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
         circuit_breaker: CircuitBreaker | bool = True,
-        discovery: HermesClient | None = None,
+        **where: Unpack[PeerLocation],
     ) -> None:
         self.target = target_component
         self._client = ComponentClient(
             target_component,
-            host=host,
-            port=port,
-            base_url=base_url,
             config=config,
             circuit_breaker=circuit_breaker,
-            discovery=discovery,
+            **where,
         )
 
     @property

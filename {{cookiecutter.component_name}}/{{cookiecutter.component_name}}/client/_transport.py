@@ -8,11 +8,11 @@ deadline as its timeout; errors come out typed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +22,12 @@ from ._breaker import CircuitBreaker
 from ._config import IntegrationConfig
 from ._errors import IntegrationError, PeerHTTPError, PeerTimeoutError, PeerUnavailableError
 from ._retry import RetryBudget
-from ._telemetry import DURATION, FAILURES, REQUESTS, logger, outgoing_headers
+from ._telemetry import FAILURES, logger, outgoing_headers, series
 
 _VERSION_PREFIX = re.compile(r"^(v\d+)/")
 
 
+@functools.lru_cache(maxsize=1024)
 def api_path(endpoint: str, default_version: str) -> tuple[str, str]:
     """`process` -> (`/api/v1/process`, `v1`); a leading `v2/` replaces the default version
     instead of doubling it (the guide's `VersionedIntegration` would build `/api/v1/v1/...`)."""
@@ -37,9 +38,9 @@ def api_path(endpoint: str, default_version: str) -> tuple[str, str]:
     return f"/api/{default_version}/{endpoint}", default_version
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call:
-    """Everything about one logical call except where the peer lives."""
+    """Everything about one logical call except where the peer lives (one per call: kept light)."""
 
     component: str
     source: str
@@ -82,45 +83,62 @@ def _budget(call: Call, config: IntegrationConfig) -> RetryBudget:
     return RetryBudget.start(call.method, config.retry_count, config.retry_backoff, config.deadline)
 
 
-def _attempt_timeout(budget: RetryBudget, config: IntegrationConfig) -> httpx.Timeout:
-    return httpx.Timeout(max(0.001, min(config.timeout, budget.remaining())))
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds)
 
 
-@contextlib.contextmanager
-def observed(call: Call) -> Iterator[dict[str, Any]]:
-    """Metrics and one log line for the whole call (retries included)."""
-    labels = (call.source, call.component, call.endpoint)
-    REQUESTS.labels(*labels).inc()
-    started = time.perf_counter()
-    record: dict[str, Any] = {"attempts": 0, "status": None}
-    try:
-        yield record
-    except Exception as exc:  # (a cancelled call is not a failure of the peer)
-        code = exc.code if isinstance(exc, IntegrationError) else type(exc).__name__
-        FAILURES.labels(*labels, code).inc()
-        _log(call, record, started, error=str(exc), code=code)
-        raise
-    else:
-        _log(call, record, started)
-    finally:
-        DURATION.labels(*labels).observe(time.perf_counter() - started)
+def _attempt_timeout(remaining: float, config: IntegrationConfig) -> httpx.Timeout:
+    if remaining >= config.timeout:
+        return _timeout(config.timeout)  # the usual case: the same object every call
+    return httpx.Timeout(max(0.001, remaining))
 
 
-def _log(call: Call, record: dict[str, Any], started: float, **extra: Any) -> None:
+class Observation:
+    """Metrics and one log line for the whole call (retries included).
+
+    A plain object rather than a context manager: the transport is on every call's path."""
+
+    __slots__ = ("attempts", "call", "duration", "started", "status")
+
+    def __init__(self, call: Call) -> None:
+        requests, self.duration = series(call.source, call.component, call.endpoint)
+        requests.inc()
+        self.call = call
+        self.attempts = 0
+        self.status: int | None = None
+        self.started = time.perf_counter()
+
+    def succeeded(self) -> None:
+        self.duration.observe(time.perf_counter() - self.started)
+        _log(self)
+
+    def failed(self, exc: BaseException) -> None:
+        call = self.call
+        if isinstance(exc, Exception):  # (a cancelled call is not a failure of the peer)
+            code = exc.code if isinstance(exc, IntegrationError) else type(exc).__name__
+            FAILURES.labels(call.source, call.component, call.endpoint, code).inc()
+            _log(self, error=str(exc), code=code)
+        self.duration.observe(time.perf_counter() - self.started)
+
+
+def _log(seen: Observation, **extra: Any) -> None:
     level = logging.WARNING if "error" in extra else logging.INFO
     if not logger.isEnabledFor(level):
         return
+    call = seen.call
     fields = {
         "target": call.component,
         "endpoint": call.endpoint,
         "method": call.method,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        **record,
+        "duration_ms": round((time.perf_counter() - seen.started) * 1000, 2),
+        "attempts": seen.attempts,
+        "status": seen.status,
         **extra,
     }
     if "error" in extra:
         # The message alone must say who, where, what came back and why (log readers skip the extras).
-        status = record.get("status") or "no answer"
+        status = seen.status or "no answer"
         message = f"integration request to {call.component} {call.method} {call.path} failed (status {status}): "
         logger.log(level, message + str(extra["error"]), extra=fields)
     else:
@@ -136,32 +154,40 @@ async def send_async(
 ) -> httpx.Response:
     """The call's final response (2xx-3xx), or a typed error. `resolve` gives the peer's base URL
     (a discovery failure is observed, but not held against the peer's breaker)."""
-    with observed(call) as record:
+    seen = Observation(call)
+    try:
         base_url = await resolve()
         if breaker is None:
-            return await _retrying_async(client, base_url, call, config, record)
-        return await breaker.acall(_retrying_async, client, base_url, call, config, record)
+            response = await _retrying_async(client, base_url, call, config, seen)
+        else:
+            response = await breaker.acall(_retrying_async, client, base_url, call, config, seen)
+    except BaseException as exc:
+        seen.failed(exc)
+        raise
+    seen.succeeded()
+    return response
 
 
 async def _retrying_async(
-    client: httpx.AsyncClient, base_url: str, call: Call, config: IntegrationConfig, record: dict[str, Any]
+    client: httpx.AsyncClient, base_url: str, call: Call, config: IntegrationConfig, seen: Observation
 ) -> httpx.Response:
     budget = _budget(call, config)
     headers = outgoing_headers(call.headers)
     while True:
-        if budget.remaining() <= 0:
+        remaining = budget.remaining()
+        if remaining <= 0:
             raise _deadline_error(call)
-        record["attempts"] += 1
+        seen.attempts += 1
         try:
             # httpx applies its timeout per phase (connect, read, ...); this bounds the whole attempt.
-            async with asyncio.timeout(budget.remaining()):
+            async with asyncio.timeout(remaining):
                 response = await client.request(
                     call.method,
                     base_url + call.path,
                     json=call.json,
                     params=call.params,
                     headers=headers,
-                    timeout=_attempt_timeout(budget, config),
+                    timeout=_attempt_timeout(remaining, config),
                 )
         except httpx.TransportError as exc:
             wait = budget.delay_after_error(exc)
@@ -170,7 +196,7 @@ async def _retrying_async(
         except TimeoutError:
             raise _deadline_error(call) from None
         else:
-            record["status"] = response.status_code
+            seen.status = response.status_code
             if response.status_code < 400:
                 return response
             wait = budget.delay_after_status(response)
@@ -187,22 +213,30 @@ def send_sync(
     breaker: CircuitBreaker | None,
 ) -> httpx.Response:
     """`send_async` for synchronous callers (the guide's `SyncIntegration`)."""
-    with observed(call) as record:
+    seen = Observation(call)
+    try:
         base_url = resolve()
         if breaker is None:
-            return _retrying_sync(client, base_url, call, config, record)
-        return breaker.call(_retrying_sync, client, base_url, call, config, record)
+            response = _retrying_sync(client, base_url, call, config, seen)
+        else:
+            response = breaker.call(_retrying_sync, client, base_url, call, config, seen)
+    except BaseException as exc:
+        seen.failed(exc)
+        raise
+    seen.succeeded()
+    return response
 
 
 def _retrying_sync(
-    client: httpx.Client, base_url: str, call: Call, config: IntegrationConfig, record: dict[str, Any]
+    client: httpx.Client, base_url: str, call: Call, config: IntegrationConfig, seen: Observation
 ) -> httpx.Response:
     budget = _budget(call, config)
     headers = outgoing_headers(call.headers)
     while True:
-        if budget.remaining() <= 0:
+        remaining = budget.remaining()
+        if remaining <= 0:
             raise _deadline_error(call)
-        record["attempts"] += 1
+        seen.attempts += 1
         try:
             response = client.request(
                 call.method,
@@ -210,14 +244,14 @@ def _retrying_sync(
                 json=call.json,
                 params=call.params,
                 headers=headers,
-                timeout=_attempt_timeout(budget, config),
+                timeout=_attempt_timeout(remaining, config),
             )
         except httpx.TransportError as exc:
             wait = budget.delay_after_error(exc)
             if wait is None:
                 raise typed_error(exc, call, base_url) from exc
         else:
-            record["status"] = response.status_code
+            seen.status = response.status_code
             if response.status_code < 400:
                 return response
             wait = budget.delay_after_status(response)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-from ..hermes import HermesClient
 from ._component import ComponentClient
 from ._config import IntegrationConfig
+from ._discovery import PeerLocation
 from ._transport import api_path
 
 
@@ -19,19 +19,14 @@ class VersionedIntegration:
         component: str,
         version: str = "v1",
         *,
-        host: str | None = None,
-        port: int | None = None,
-        base_url: str | None = None,
         config: IntegrationConfig | None = None,
-        discovery: HermesClient | None = None,
+        **where: Unpack[PeerLocation],
     ) -> None:
         if not (version.startswith("v") and version[1:].isdigit()):
             raise ValueError(f"version={version!r} is not an API version: use 'v1', 'v2', ...")
         self.component = component
         self.version = version
-        self.client = ComponentClient(
-            component, host=host, port=port, base_url=base_url, config=config, discovery=discovery
-        )
+        self.client = ComponentClient(component, config=config, **where)
 
     async def request(self, endpoint: str, data: dict[str, Any]) -> Any:
         # `gen` -> `v2/gen`; an endpoint naming its own version (`v3/gen`) keeps it, never `v2/v3/gen`.
