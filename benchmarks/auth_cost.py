@@ -27,11 +27,9 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,7 @@ from pathlib import Path
 
 from tooling import DEFAULT_NAME, bake
 
-from .http_stack import LOAD_CORE, _pinned, component_port_free, cpu_seconds, serving
+from .http_stack import component_port_free, serving, wrk
 from .table import Ratio, render
 
 PATH = "/api/v1/process"
@@ -96,20 +94,6 @@ def raw_requests(port: int, count: int, signed: bool) -> list[str]:
     return lines
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path, data: Path, pid: int) -> tuple[float, float]:
-    """(requests/s, server CPU microseconds per request); fails on any non-2xx answer."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--", str(data)]
-    cpu_before = cpu_seconds(pid)
-    output = subprocess.run(_pinned(LOAD_CORE, command), capture_output=True, text=True, check=True).stdout
-    cpu = cpu_seconds(pid) - cpu_before
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    total = re.search(r"(\d+) requests in", output)
-    assert rate and total, output
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    assert errors is None, f"{url} answered errors under load (raise MAX_RATE if these are replays):\n{output}"
-    return float(rate.group(1)), cpu / int(total.group(1)) * 1e6
-
-
 Results = dict[str, list[tuple[float, float]]]
 
 
@@ -153,7 +137,8 @@ def measure(seconds: int, rounds: int, connections: int) -> Results:
                 data = workdir / "requests.txt"
                 signed = label != "off"
                 data.write_text("\n".join(raw_requests(port, MAX_RATE * (length + 1), signed)) + "\n")
-                return wrk(f"{base}{PATH}", length, connections, script, data, pid)
+                # A non-2xx answer fails the run (raise MAX_RATE if those are replays).
+                return wrk(f"{base}{PATH}", length, connections, script, pid, (str(data),))
 
             for variant in variants:  # warm up both (imports, caches) before the first round
                 run(variant, 1)

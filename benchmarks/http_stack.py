@@ -5,7 +5,9 @@ Bakes the default component and serves, each in one process pinned to core 0
 
 - bare: a plain FastAPI app with the same two routes as `async def`: `GET /health`
   returns a five-key dict, `POST /api/v1/process` takes `{"input": ...}` in a
-  pydantic model and returns a dict; `uvicorn bare:app --no-access-log`;
+  pydantic model and does the sample service's work inline (the same empty-input
+  422, the same four-key answer: the framework is compared, not the business
+  code); `uvicorn bare:app --no-access-log`;
 - component: `python -m my_component` with its defaults (JSON access log on,
   metrics on, request ids, body limit, serving limits; Hermes off, auth off),
   its log written to a file.
@@ -44,9 +46,10 @@ from .table import Ratio, render
 
 BARE_APP = textwrap.dedent(
     """
+    import json
     from typing import Any
 
-    from fastapi import FastAPI
+    from fastapi import FastAPI, HTTPException
     from pydantic import BaseModel
 
     app = FastAPI()
@@ -63,7 +66,11 @@ BARE_APP = textwrap.dedent(
 
     @app.post("/api/v1/process")
     async def process(body: ProcessRequest):
-        return {"result": {"kind": type(body.input).__name__, "echo": body.input}}
+        data = body.input
+        if data is None or data == "" or data == [] or data == {}:
+            raise HTTPException(422, "input is empty: send a non-empty JSON value")
+        encoded = json.dumps(data, separators=(",", ":"), sort_keys=True)
+        return {"result": {"processed_by": "bare", "kind": type(data).__name__, "size": len(encoded), "echo": data}}
     """
 )
 
@@ -117,9 +124,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None, pid: int | None = None) -> tuple[float, float]:
-    """(requests/s, server CPU microseconds per request) of one wrk run against `url`."""
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    script: Path | None,
+    pid: int | None = None,
+    script_args: tuple[str, ...] = (),
+) -> tuple[float, float]:
+    """(requests/s, server CPU microseconds per request) of one wrk run against `url`; fails on any non-2xx."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *(["-s", str(script)] if script else []), url]
+    if script_args:
+        command += ["--", *script_args]
     cpu_before = cpu_seconds(pid) if pid else 0.0
     output = subprocess.run(_pinned(LOAD_CORE, command), capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
