@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -153,6 +154,35 @@ async def test_a_replayed_request_is_refused_and_reaches_the_service_once(
     refused(await http.post("/api/v1/events", content=event, headers=headers), "replayed")
     assert (await signed_post(http, "/api/v1/events", {"type": "after.replay"})).status_code == 202
     assert [(await recv_frame(watcher))["type"] for _ in range(2)] == ["once.only", "after.replay"]
+
+
+async def test_bodies_in_pieces_are_verified_and_signed_whole(make_settings: SettingsFactory) -> None:
+    """A request body sent chunked, and an answer streamed in pieces: each signature covers the whole."""
+    app = create_app(make_settings(auth_keys=keys_value(KEY)))
+
+    @app.post("/api/v1/pieces")
+    async def pieces(request: Request) -> StreamingResponse:
+        received = await request.body()
+
+        async def parts() -> AsyncIterator[bytes]:
+            for part in (b"got ", str(len(received)).encode(), b" bytes"):
+                yield part
+
+        return StreamingResponse(parts(), media_type="text/plain")
+
+    body = json_body({"input": "x" * 3000})
+    headers = signed_headers(KEY, "POST", "/api/v1/pieces", body, NAME)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    with running_server(app) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=15.0) as http:
+            response = await http.post("/api/v1/pieces", content=chunked(), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.content == f"got {len(body)} bytes".encode()
+    assert response_signature_ok(KEY, 200, headers["X-Tekton-Nonce"], response.headers, response.content)
 
 
 async def test_a_signed_request_gets_a_signed_answer_the_caller_can_verify(http: httpx.AsyncClient) -> None:

@@ -268,10 +268,13 @@ class AuthMiddleware:
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The whole body, or None past the limit."""
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):  # the usual: one piece
+            body: bytes = message.get("body", b"")
+            return body if len(body) <= self.max_body_bytes else None
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")
@@ -281,7 +284,8 @@ class AuthMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            message = await receive()
+        return b"".join(chunks)
 
     async def _refuse(self, scope: Scope, send: Send, failure: AuthFailure) -> None:
         AUTH_FAILURES.labels(failure.reason).inc()
@@ -382,26 +386,26 @@ def _signing_send(send: Send, verified: VerifiedToken, nonce: str) -> Send:
     async def signing_send(message: Message) -> None:
         nonlocal start, streaming
         kind = message["type"]
-        if kind == "http.response.start":
-            if _is_event_stream(message):
-                streaming = True
-                await send(message)
-            else:
-                start = message
-            return
-        if kind != "http.response.body" or streaming or start is None:
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        timestamp, signature = signing.response_signature(verified.key, start["status"], nonce, body)
-        headers = list(start.get("headers", ()))
-        headers.append((b"x-tekton-timestamp", timestamp.encode()))
-        headers.append((b"x-signature", signature.encode()))
-        start["headers"] = headers
-        await send(start)
-        await send({"type": "http.response.body", "body": body})
+        if kind == "http.response.body" and start is not None:
+            if message.get("more_body", False):
+                chunks.append(message.get("body", b""))
+                return
+            if chunks:
+                chunks.append(message.get("body", b""))
+                message = {"type": "http.response.body", "body": b"".join(chunks)}
+            body = message.get("body", b"")
+            timestamp, signature = signing.response_signature(verified.key, start["status"], nonce, body)
+            start["headers"] = [
+                *start.get("headers", ()),
+                (b"x-tekton-timestamp", timestamp.encode()),
+                (b"x-signature", signature.encode()),
+            ]
+            await send(start)
+        elif kind == "http.response.start" and not streaming:
+            if not _is_event_stream(message):
+                start = message  # held until the body is complete
+                return
+            streaming = True
+        await send(message)
 
     return signing_send
