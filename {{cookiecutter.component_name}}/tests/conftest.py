@@ -25,6 +25,19 @@ pytest_plugins.append("tests.support.redis_plugin")
 SettingsFactory = Callable[..., Settings]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def plain_http_loads_no_ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test speaks plain HTTP on loopback, yet each httpx client loads the whole CA bundle
+    (~40 ms of CPU; a run makes ~800 clients, the component processes it starts more). For this
+    run and the processes it starts, httpx verifies against an empty CA directory instead, as
+    `hermes/calls.py` does for a plain-http Hermes: nothing is loaded, nothing passes unverified."""
+    environment = pytest.MonkeyPatch()
+    environment.delenv("SSL_CERT_FILE", raising=False)
+    environment.setenv("SSL_CERT_DIR", str(tmp_path_factory.mktemp("no-ca-certificates")))
+    yield
+    environment.undo()
+
+
 @pytest.fixture(autouse=True)
 def garbage_collected_at_teardown() -> Iterator[None]:
     """Whatever a test leaves unclosed (a socket, a response, a task) is reported as an error

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,6 +14,7 @@ from {{ cookiecutter.component_name }}.doctor import run_doctor
 from .conftest import SettingsFactory
 from .support.auth import Key, keys_value, signed_headers, token
 from .support.event_clients import ws_url
+from .support.forkserver import run_python
 from .support.servers import ComponentProcess, free_port
 
 PACKAGE = "{{ cookiecutter.component_name }}"
@@ -32,9 +31,7 @@ def start_refused(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
         "PYTHONPATH": str(PROJECT),  # run from an empty directory: no .env of the project's
         **env,
     }
-    done = subprocess.run(
-        [sys.executable, "-m", PACKAGE], env=full, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    done = run_python(["-m", PACKAGE], env=full, cwd=tmp_path, timeout=60)
     return done.returncode, done.stdout + done.stderr
 
 

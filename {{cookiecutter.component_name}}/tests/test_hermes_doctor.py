@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import os
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import httpx
 from {{ cookiecutter.component_name }}.doctor import run_doctor
 from {{ cookiecutter.component_name }}.settings import Settings
 
+from .support.forkserver import run_python
 from .support.hermes import LocalHermes
 from .support.servers import free_port
 
@@ -39,9 +38,7 @@ def test_doctor_command_passes_against_a_working_hermes(local_hermes: LocalHerme
     ).raise_for_status()
     env = {**os.environ, "HERMES_URL": local_hermes.url, f"{PREFIX}PORT": str(free_port(8000, 9999))}
     env["PYTHONPATH"] = os.pathsep.join([str(Path.cwd()), env.get("PYTHONPATH", "")])  # cwd is a scratch dir
-    result = subprocess.run(
-        [sys.executable, "-m", NAME, "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    result = run_python(["-m", NAME, "doctor"], env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "registration works" in result.stdout
     assert "rhetor" in result.stdout  # what Hermes knows

@@ -8,12 +8,12 @@ is uvicorn's to choose (0): the tests check what the component controls.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from .support.forkserver import run_python
 from .support.servers import free_port
 
 PACKAGE = "{{ cookiecutter.component_name }}"
@@ -31,7 +31,7 @@ def run(launcher: str, env: dict[str, str], tmp_path: Path, *extra: str) -> tupl
     environment = {**os.environ, f"{PREFIX}_PORT": port, f"{PREFIX}_HERMES_ENABLED": "false", **env}
     # Run from an empty directory (no `.env`), importing the package from this project.
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run(command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = run_python(command[1:], env=environment, cwd=tmp_path, timeout=60)
     return done.returncode, done.stdout + done.stderr
 
 

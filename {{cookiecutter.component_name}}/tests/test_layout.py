@@ -213,6 +213,7 @@ def test_a_test_that_leaves_a_socket_open_fails_itself(tmp_path: Path) -> None:
     (tmp_path / "test_leaky.py").write_text(LEAKY_TESTS)
     project = PACKAGE_DIR.parent
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest"]
+    command += ["-p", "no:xdist"]  # one test, one process (pyproject.toml turns off the other unused plugins)
     command += ["-c", str(project / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_leaky.py")]
     result = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr

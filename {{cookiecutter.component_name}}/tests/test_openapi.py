@@ -1,10 +1,10 @@
 """The OpenAPI document says what the code does: schemathesis, in process, against the app.
 
-About 100 generated requests per operation (streaming operations excluded:
+About 25 generated requests per operation (streaming operations excluded:
 they never end), each checked for a 5xx and for a response, status code or
 content type the document does not promise. It runs twice: auth off, and auth on
 (`TEKTON_AUTH_KEYS` set, every case signed per DESIGN §10, and none refused).
-The template's own suite runs the same test with at least 1,000 cases in all
+The template's own suite runs the same test with 300 per operation, at least 1,000 cases in all
 (`SCHEMATHESIS_EXAMPLES`).
 """
 
@@ -15,23 +15,27 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import Case
-from schemathesis.checks import CheckFunction
-from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from {{ cookiecutter.component_name }}.app import create_app
 
 from .conftest import SettingsFactory
 from .support.auth import Key, keys_value, signed_headers
 
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "100"))  # per operation
+# schemathesis and hypothesis take ~3 s of CPU to import: each test imports them when it runs,
+# so that not every pytest worker pays for them while collecting.
+if TYPE_CHECKING:
+    from schemathesis import Case
+    from schemathesis.checks import CheckFunction
+
+# Hypothesis caches its character tables (~2 s to compute) in `.hypothesis/` of the directory it
+# is first imported from: a test's scratch directory here, so the cache would be lost.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(__file__).resolve().parents[1] / ".hypothesis"))
+
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))  # per operation
 # Streaming responses (SSE, live figures) never end: they have tests of their own.
 STREAMING = r"^/(events|api/v1/metrics/stream)$"
 # One operation serves every action, and each action's params have their own schema, published where
@@ -76,6 +80,9 @@ def request_auth(request: pytest.FixtureRequest) -> RequestSigner | None:
 @pytest.fixture
 def api_schema(make_settings: SettingsFactory, request_auth: RequestSigner | None) -> Iterator[Any]:
     keys = {"auth_keys": keys_value(KEY)} if request_auth is not None else {}
+    import schemathesis
+    from schemathesis.python import asgi
+
     app = create_app(make_settings(**keys))
     yield schemathesis.openapi.from_asgi("/api/v1/openapi.json", app).exclude(path_regex=STREAMING)
     asgi.shutdown_lifespans()  # the app's lifespan ran once for the whole run; close it
@@ -86,6 +93,9 @@ Statuses = Counter[tuple[str, int]]  # (operation, status code) -> how many answ
 
 def fuzz(operation: Any, auth: RequestSigner | None, statuses: Statuses) -> None:
     """About `EXAMPLES` generated cases against one operation; raises what the first failing one finds."""
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
     excluded: list[CheckFunction] = [positive_data_acceptance] if operation.label == PER_ACTION_PARAMS else []
 
     @given(case=operation.as_strategy())
@@ -121,6 +131,9 @@ def test_every_operation_answers_as_documented(api_schema: Any, request_auth: Re
 
 def test_auth_on_refuses_an_unsigned_request(make_settings: SettingsFactory) -> None:
     """The auth-on run above means something: the same app refuses the same call without a signature."""
+    import schemathesis
+    from schemathesis.python import asgi
+
     app = create_app(make_settings(auth_keys=keys_value(KEY)))
     case = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)["/api/v1/discovery"]["GET"].Case()
     unsigned, signed = case.call(), case.call(auth=RequestSigner(KEY, NAME))

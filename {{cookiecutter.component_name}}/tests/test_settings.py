@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from {{ cookiecutter.component_name }}.settings import Settings, SettingsError, env_name, load_settings
+
+from .support.forkserver import run_python
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"
@@ -109,7 +109,7 @@ def test_invalid_shared_variable_is_named_as_is(monkeypatch: pytest.MonkeyPatch)
 
 def test_python_m_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
     env = {"PATH": "", f"{PREFIX}PORT": "70000", "PYTHONPATH": str(PROJECT)}
-    result = subprocess.run([sys.executable, "-m", PACKAGE], env=env, capture_output=True, text=True, timeout=60)
+    result = run_python(["-m", PACKAGE], env=env, timeout=60)
     assert result.returncode == 2
     assert f"{PREFIX}PORT=70000" in result.stderr.replace("'", "")
     assert "Traceback" not in result.stderr

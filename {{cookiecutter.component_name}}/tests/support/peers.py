@@ -105,7 +105,7 @@ def flaky_peer(*steps: Step) -> Iterator[tuple[FlakyPeer, str]]:
 def resetting_peer() -> Iterator[tuple[list[int], str]]:
     """A peer that reads each request and resets the connection (RST) without answering."""
     listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
+    listener.settimeout(0.02)  # how long stopping may wait for the accept loop to look
     port = listener.getsockname()[1]
     accepted: list[int] = []
     stop = threading.Event()
