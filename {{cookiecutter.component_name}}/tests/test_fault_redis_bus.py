@@ -215,6 +215,8 @@ async def test_redis_and_hermes_restarts_and_a_killed_worker_lose_or_duplicate_n
             f"{PREFIX}EVENT_BUS": "redis",
             f"{PREFIX}REDIS_URL": redis_server.url,
             f"{PREFIX}EVENT_STREAM_KEY": STREAM,
+            # The stream keeps every event of the run (its MAXLEN), so the check below sees them all.
+            f"{PREFIX}EVENT_REPLAY_SIZE": "1000000",
         }
         args = ("--workers", "2", "--timeout-worker-healthcheck", "2")
         with ComponentProcess(PACKAGE, env=env, log_dir=tmp_path, extra_args=args) as component:

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .servers import PromptServer, free_port
+from .servers import free_port
 
 # `late`: the request is served (a registration is stored) but its answer is held until `heal()`.
 FaultMode = Literal["500", "html", "truncated", "hang", "late", "reset"]
@@ -367,8 +367,10 @@ def server_config(registry: HermesRegistry, host: str, port: int, log_level: str
 
 
 class LocalHermes:
-    """The local Hermes on a loopback port, served by uvicorn in a background thread
-    (`PromptServer`: stopped without uvicorn's 0.1 s polls).
+    """The local Hermes on a loopback port, served by uvicorn in a background thread.
+
+    A plain `uvicorn.Server`, not `servers.PromptServer`: stopped that fast while a
+    component keeps calling it (the restart tests), it left accepted sockets unclosed.
 
     `stop()` and `start()` again on the same port keep the registry (a network
     outage); `restart()` wipes it (a Hermes restart).
@@ -380,11 +382,11 @@ class LocalHermes:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.registry = HermesRegistry(token_lifetime=token_lifetime, healthy_window=healthy_window)
-        self._server: PromptServer | None = None
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> LocalHermes:
-        self._server = PromptServer(server_config(self.registry, "127.0.0.1", self.port))
+        self._server = uvicorn.Server(server_config(self.registry, "127.0.0.1", self.port))
         self._thread = threading.Thread(target=self._server.run, name=f"hermes-{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -397,7 +399,7 @@ class LocalHermes:
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self.registry.fault = None  # release hung requests
-            self._server.stop()
+            self._server.should_exit = True
             self._thread.join(timeout=15)
         self._server = self._thread = None
 
