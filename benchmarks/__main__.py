@@ -14,8 +14,11 @@ still run; the exit code is 1 then.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import platform
+import subprocess
 import sys
 import time
 import traceback
@@ -40,20 +43,38 @@ def run(names: list[str], quick: bool) -> tuple[list[Ratio], list[str]]:
     for name in names:
         print(f"== {name}: {MODULES[name]}", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        try:
-            module = importlib.import_module(f"benchmarks.{name}")
-            rows.extend(module.comparisons(quick))
-        except Exception:
-            failures.append(f"{name}: {traceback.format_exc(limit=3)}")
+        # Each module in a fresh interpreter: several import a bake under the same package name,
+        # whose metrics a second import would register again in prometheus_client's one registry.
+        command = [sys.executable, "-m", "benchmarks", "--module-json", name, *(["--quick"] if quick else [])]
+        result = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        if result.returncode == 0:
+            rows.extend(Ratio(**row) for row in json.loads(result.stdout.strip().splitlines()[-1]))
+        else:
+            failures.append(f"{name}: exited {result.returncode} (its traceback is above)")
         print(f"   {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return rows, failures
+
+
+def module_json(name: str, quick: bool) -> int:
+    """One module's rows as a JSON line, last on stdout (what `run` reads)."""
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+        rows = module.comparisons(quick)
+    except Exception:
+        traceback.print_exc(limit=3)
+        return 1
+    print(json.dumps([dataclasses.asdict(row) for row in rows]))
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
     parser.add_argument("--only", nargs="+", choices=list(MODULES), default=list(MODULES), metavar="NAME")
+    parser.add_argument("--module-json", choices=list(MODULES), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.module_json:
+        return module_json(args.module_json, args.quick)
     rows, failures = run(args.only, args.quick)
     title = f"python -m benchmarks{' --quick' if args.quick else ''} on {platform.python_implementation()} "
     title += f"{platform.python_version()}, {platform.machine()}"
