@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -14,6 +15,14 @@ from {{ cookiecutter.component_name }}.settings import Settings, load_settings
 
 from .support.event_clients import DEADLINE
 from .support.servers import running_server
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under `-p no:xdist`
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core. The suite mostly waits (on servers starting, sub-second timers,
+    sockets), so a second worker per core fills that time; one per core left the cores half idle."""
+    return 2 * (os.cpu_count() or 1)
+
 
 # The local Hermes fixtures (`local_hermes`, `local_hermes_factory`).
 pytest_plugins = ["tests.support.plugin"]
