@@ -83,15 +83,19 @@ def test_consecutive_failures_below_threshold_keep_it_closed() -> None:
     assert state(breaker) is CircuitState.CLOSED  # the success reset the run of failures
 
 
-def test_failure_rate_trips_once_the_minimum_number_of_calls_is_reached() -> None:
-    breaker = CircuitBreaker(failure_threshold=100, failure_rate_threshold=0.5, minimum_calls=6, window_size=10)
-    outcomes = [True, False, True, False, True]  # 3 of 5 failed: not enough calls yet
+def record(breaker: CircuitBreaker, *outcomes: bool) -> None:
+    """One call per outcome through `breaker`: True fails (a timeout), False succeeds."""
     for failed in outcomes:
         if failed:
             with pytest.raises(PeerTimeoutError):
                 breaker.call(fail)
         else:
             breaker.call(lambda: None)
+
+
+def test_failure_rate_trips_once_the_minimum_number_of_calls_is_reached() -> None:
+    breaker = CircuitBreaker(failure_threshold=100, failure_rate_threshold=0.5, minimum_calls=6, window_size=10)
+    record(breaker, True, False, True, False, True)  # 3 of 5 failed: not enough calls yet
     assert state(breaker) is CircuitState.CLOSED
     breaker.call(lambda: None)  # 3 of 6 = 50%
     assert state(breaker) is CircuitState.OPEN
@@ -100,19 +104,11 @@ def test_failure_rate_trips_once_the_minimum_number_of_calls_is_reached() -> Non
 def test_failures_that_leave_the_window_no_longer_count() -> None:
     breaker = CircuitBreaker(failure_threshold=100, failure_rate_threshold=0.75, minimum_calls=4, window_size=4)
 
-    def record(*outcomes: bool) -> None:
-        for failed in outcomes:
-            if failed:
-                with pytest.raises(PeerTimeoutError):
-                    breaker.call(fail)
-            else:
-                breaker.call(lambda: None)
-
-    record(True, True, False, False)  # 2 of 4 failed
-    record(False, False)  # both failures have left the window: 0 of 4
-    record(True)  # 1 of 4 (a count that forgot the evictions would say 3 of 4 and open)
+    record(breaker, True, True, False, False)  # 2 of 4 failed
+    record(breaker, False, False)  # both failures have left the window: 0 of 4
+    record(breaker, True)  # 1 of 4 (a count that forgot the evictions would say 3 of 4 and open)
     assert state(breaker) is CircuitState.CLOSED
-    record(True, True)  # 3 of 4 = 75%
+    record(breaker, True, True)  # 3 of 4 = 75%
     assert state(breaker) is CircuitState.OPEN
 
 

@@ -7,7 +7,6 @@ import json
 import re
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -244,9 +243,8 @@ async def test_a_never_reading_sse_client_neither_slows_the_others_nor_stays(mak
 async def test_sse_event_chunks_skip_the_asgi_stack(make_settings: SettingsFactory) -> None:
     # Under uvicorn, one chunk built for every stream goes straight to each socket; a
     # uvicorn that stops offering its request cycle to the wire fails here, not silently.
-    seen: list[tuple[str, Any]] = []
     app = create_app(make_settings(event_bus="memory"))
-    app.add_middleware(SeenSends, seen=seen)
+    seen = SeenSends.on(app)
     with running_server(app) as url:
         async with (
             httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http,

@@ -330,9 +330,8 @@ async def test_event_frames_skip_the_asgi_stack_on_an_uncompressed_connection(
 ) -> None:
     # Under uvicorn, one frame built for every subscriber goes straight to each socket; a
     # uvicorn that stops offering its connection to the wire fails here, not silently.
-    seen: list[tuple[str, Any]] = []
     app = create_app(make_settings(event_bus="memory"))
-    app.add_middleware(SeenSends, seen=seen)
+    seen = SeenSends.on(app)
     with running_server(app) as url:
         async with (
             httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http,

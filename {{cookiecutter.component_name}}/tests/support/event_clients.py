@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection
 
@@ -150,6 +151,13 @@ class SeenSends:
     def __init__(self, app: ASGIApp, seen: list[tuple[str, Message]]) -> None:
         self.app = app
         self.seen = seen
+
+    @classmethod
+    def on(cls, app: Starlette) -> list[tuple[str, Message]]:
+        """Install on `app` (outermost); returns the list it fills."""
+        seen: list[tuple[str, Message]] = []
+        app.add_middleware(cls, seen=seen)
+        return seen
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def noting(message: Message) -> None:
