@@ -121,6 +121,26 @@ async def test_an_endpoint_naming_its_own_version_keeps_it_in_a_versioned_integr
         assert peer.received[0].headers["x-api-version"] == "v3"
 
 
+SETS_A_COOKIE = Step(headers={"Set-Cookie": "session=of-peer-a; Path=/"})
+
+
+async def test_a_cookie_one_peer_sets_never_reaches_another_through_the_shared_pool() -> None:
+    """One pool calls every peer, and cookies ignore ports: peer A's cookie would go to peer B."""
+    with flaky_peer(SETS_A_COOKIE) as (first, url_a), flaky_peer() as (other, url_b):
+        await ComponentClient(name(), base_url=url_a, config=FAST).call_api("a")
+        await ComponentClient(name(), base_url=url_b, config=FAST).call_api("b")
+        await ComponentClient(name(), base_url=url_a, config=FAST).call_api("a")
+    assert "cookie" not in other.received[0].headers
+    assert "cookie" not in first.received[1].headers
+
+
+def test_the_sync_pool_keeps_no_cookie_either() -> None:
+    with flaky_peer(SETS_A_COOKIE) as (_first, url_a), flaky_peer() as (other, url_b):
+        ComponentClient(name(), base_url=url_a, config=FAST).request_sync("GET", "/api/v1/a")
+        ComponentClient(name(), base_url=url_b, config=FAST).request_sync("GET", "/api/v1/b")
+    assert "cookie" not in other.received[0].headers
+
+
 def test_pools_of_finished_event_loops_are_released() -> None:
     with flaky_peer() as (_peer, url):
         peer_client = ComponentClient(name(), base_url=url, config=FAST)
