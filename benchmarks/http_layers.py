@@ -94,7 +94,7 @@ def _variants(package: str) -> list[tuple[str, Callable[[Any], None]]]:
         for entry in app.user_middleware:
             if not keep(entry):
                 continue
-            if entry.cls.__name__ == "RequestContextMiddleware" and changes:
+            if entry.cls.__name__ == "RequestMiddleware" and changes:
                 entry = Middleware(entry.cls, *entry.args, **{**entry.kwargs, **changes})
             stack.append(entry)
         app.user_middleware[:] = stack
@@ -107,9 +107,10 @@ def _variants(package: str) -> list[tuple[str, Callable[[Any], None]]]:
         ("component, shipped defaults", lambda app: None),
         ("- JSON access log", lambda app: rebuild(app, lambda e: True, access_log=False)),
         ("- metrics", lambda app: rebuild(app, lambda e: True, record_metrics=None)),
-        ("- request id/context middleware", lambda app: rebuild(app, named("RequestContextMiddleware"))),
-        ("- auth middleware (auth off)", lambda app: rebuild(app, named("AuthMiddleware"))),
-        ("- body guard = FastAPI + component routes", lambda app: rebuild(app, named("BodyGuardMiddleware"))),
+        (
+            "- request middleware (ids, auth off, body guard) = FastAPI + component routes",
+            lambda app: rebuild(app, named("RequestMiddleware")),
+        ),
     ]
 
 

@@ -182,6 +182,7 @@ def test_pattern_3_streaming(tekton: Tekton, capsys: pytest.CaptureFixture[str])
         eventually(lambda: "Metric update: {'component': 'rhetor'" in output)
 
 
+@pytest.mark.long
 def test_pattern_4_batch(tekton: Tekton, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=f"{COMPONENT_NAME}.client")
     # Usage

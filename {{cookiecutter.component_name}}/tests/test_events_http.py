@@ -177,6 +177,7 @@ async def test_metrics_stream_rejects_what_it_cannot_stream(
     assert named in response.json()["message"]
 
 
+@pytest.mark.long
 def test_memory_bus_with_two_workers_refuses_to_start(tmp_path: Path) -> None:
     component = ComponentProcess(
         PACKAGE, env=MEMORY, log_dir=tmp_path, extra_args=("--workers", "2", "--timeout-worker-healthcheck", "1")

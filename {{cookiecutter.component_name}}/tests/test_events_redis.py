@@ -30,7 +30,7 @@ from .conftest import SettingsFactory
 from .support.event_clients import DEADLINE, next_sse, publish, recv_frame, sse_events, subscribe, ws_url
 from .support.faults import CuttingProxy, RestartableRedis
 from .support.redis_server import RedisServer, RedisServerMissing
-from .support.servers import ComponentProcess, running_server
+from .support.servers import ComponentProcess, running_server, serving
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = PACKAGE.upper() + "_"
@@ -107,7 +107,10 @@ async def test_redis_sse_resume_from_just_before_the_buffer_has_no_reset(http: h
     assert [event.id for event in received] == [event["id"] for event in published[-5:]]
 
 
-def test_redis_down_gives_503_without_the_password_and_degraded_health(make_settings: SettingsFactory) -> None:
+def test_redis_down_gives_503_without_the_password_and_degraded_health(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_bus, "PUBLISH_PATIENCE", 0.3)  # each publish gives up sooner, by the same path
     settings = make_settings(event_bus="redis", redis_url="redis://:hunter2-secret@127.0.0.1:1/0")
     with running_server(create_app(settings)) as url:
         response = httpx.post(f"{url}/api/v1/events", json={"type": "task.completed"}, timeout=DEADLINE)
@@ -136,12 +139,12 @@ async def test_a_publish_cut_off_after_it_was_sent_is_never_sent_again(
     """XADD is not idempotent: when the reply is lost, answer 503 rather than risk a duplicate."""
     redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     async with CuttingProxy(redis_port, password=urlsplit(redis_url).password) as proxy:
-        with running_server(create_app(make_settings(event_bus="redis", redis_url=proxy.url))) as url:
-            async with httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
-                await publish(http, "cut.before", {"n": 0})
-                proxy.cut_after(b"cut.during")  # the chunk that carries this event to Redis
-                cut = await http.post("/api/v1/events", json={"type": "cut.during", "data": {"n": 1}})
-                after = await http.post("/api/v1/events", json={"type": "cut.after", "data": {"n": 2}})
+        settings = make_settings(event_bus="redis", redis_url=proxy.url)
+        async with serving(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
+            await publish(http, "cut.before", {"n": 0})
+            proxy.cut_after(b"cut.during")  # the chunk that carries this event to Redis
+            cut = await http.post("/api/v1/events", json={"type": "cut.during", "data": {"n": 1}})
+            after = await http.post("/api/v1/events", json={"type": "cut.after", "data": {"n": 2}})
     assert proxy.cuts == 1
     assert cut.status_code == 503
     assert "may have been published" in cut.json()["message"]
@@ -293,6 +296,7 @@ async def connections_on_two_workers(url: str) -> list[tuple[ClientConnection, s
     return [(ws, instance) for instance, ws in kept.items()]
 
 
+@pytest.mark.long
 async def test_two_uvicorn_workers_share_events_through_redis(tmp_path: Path, redis_url: str) -> None:
     env = {f"{PREFIX}EVENT_BUS": "redis", f"{PREFIX}REDIS_URL": redis_url, f"{PREFIX}HERMES_ENABLED": "false"}
     args = ("--workers", "2", "--timeout-worker-healthcheck", "2")

@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import pytest
 import redis.asyncio as redis
 
 from .support.event_clients import DEADLINE, sse_events
 from .support.faults import RestartableRedis
 from .support.hermes import LocalHermes
 from .support.servers import ComponentProcess
+from .support.waiting import aeventually
 from .test_hermes_registrar import component_env
+from .test_hermes_workers import workers_started
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = PACKAGE.upper() + "_"
@@ -38,7 +41,7 @@ PRESENCE_INTERVAL, PROBE_INTERVAL, HERMES_TIMEOUT = 0.3, 0.2, 0.5
 # A worker's `registered` may be one presence interval old, plus a check under way (refused at once,
 # or timed out) and a busy loop: after this long without Hermes, no answer may claim registration.
 STALE_AT_MOST = PRESENCE_INTERVAL + PROBE_INTERVAL + HERMES_TIMEOUT + 1.0
-HERMES_DOWN_FOR = STALE_AT_MOST + 2.5  # leaves a couple of seconds of answers to check
+HERMES_DOWN_FOR = STALE_AT_MOST + 1.5  # leaves dozens of answers to check
 
 
 def worker_pids(supervisor: int) -> list[int]:
@@ -197,6 +200,7 @@ async def stream_entries(url: str) -> list[tuple[str, int]]:
     return [(entry_id, body["data"]["n"]) for entry_id, body in bodies if body["type"] == "fault.tick"]
 
 
+@pytest.mark.long
 async def test_redis_and_hermes_restarts_and_a_killed_worker_lose_or_duplicate_no_event(
     local_hermes: LocalHermes, tmp_path: Path
 ) -> None:
@@ -248,7 +252,9 @@ async def test_redis_and_hermes_restarts_and_a_killed_worker_lose_or_duplicate_n
                     await bounce_hermes(health_http, local_hermes, forget=False)  # a network outage
                     assert component.process is not None
                     os.kill(worker_pids(component.process.pid)[0], signal.SIGKILL)
-                    await asyncio.sleep(3)  # uvicorn starts a new worker meanwhile
+                    await aeventually(
+                        lambda: workers_started(component.log) >= 3, DEADLINE * 2, what="a worker in its place"
+                    )
                     await bus_statuses_settle(health_http, "healthy")
                     await listed_once_and_registered(health_http, local_hermes)
                     assert local_hermes.registry.count("/api/unregister") == 0  # no worker took the id away

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from .support.forkserver import popen_python
 from .support.hermes import LocalHermes
 from .support.servers import free_port
 from .support.waiting import eventually
@@ -143,17 +142,17 @@ def test_hang_holds_requests_until_healed(local_hermes: LocalHermes) -> None:
     assert httpx.get(f"{local_hermes.url}/api/components", timeout=5).status_code == 200
 
 
-def test_local_hermes_runs_as_a_command() -> None:
+def test_local_hermes_runs_as_a_command(tmp_path: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "tests.support.hermes", "--port", str(port)]
     project = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    output = tmp_path / "hermes.log"
+    process = popen_python(["-m", "tests.support.hermes", "--port", str(port)], cwd=project, stdout=output)
     try:
         eventually(lambda: httpx.get(f"http://127.0.0.1:{port}/api/components", timeout=1).status_code == 200)
         httpx.post(f"http://127.0.0.1:{port}/_hermes/fault", json={"mode": "500", "times": 1}).raise_for_status()
         assert httpx.get(f"http://127.0.0.1:{port}/api/components").status_code == 500
     finally:
         process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=15)
+        process.wait(timeout=15)
     # Run as a module, it must not be imported twice (Python warns about `sys.modules` then).
-    assert "RuntimeWarning" not in errors, errors
+    assert "RuntimeWarning" not in output.read_text(), output.read_text()

@@ -38,17 +38,19 @@ def workers_started(log: str) -> int:
     return sum(1 for line in log.splitlines() if line.startswith("{") and json.loads(line)["message"] == "started")
 
 
+@pytest.mark.long
 def test_one_of_two_workers_registers_and_another_takes_over_when_it_is_killed(
     local_hermes: LocalHermes, tmp_path: Path
 ) -> None:
-    env = component_env(local_hermes.url, hermes_lease_ttl="1.5", hermes_timeout="5")
+    # Renewed every half second, lost after 1.5 s without a renewal: a loaded machine's stalls keep it.
+    env = component_env(local_hermes.url, hermes_lease_ttl="2", hermes_timeout="5")
     process = ComponentProcess(NAME, env=env, log_dir=tmp_path, extra_args=("--workers", "2"))
     with process:
         eventually(lambda: workers_started(process.log) == 2, what="both workers started")
         eventually(lambda: NAME in local_hermes.component_ids())
-        # Long enough for the other worker to ask for the lease several times (every 0.375 s).
+        # Long enough for the other worker to ask for the lease several times.
         beats = local_hermes.registry.count("/api/heartbeat", 200)
-        eventually(lambda: local_hermes.registry.count("/api/heartbeat", 200) >= beats + 30)
+        eventually(lambda: local_hermes.registry.count("/api/heartbeat", 200) >= beats + 20)
         assert local_hermes.registry.count("/api/register") == 1  # one worker registered, once
         assert len(owners(process.log)) == 1
 
@@ -73,7 +75,7 @@ def test_one_of_two_workers_registers_and_another_takes_over_when_it_is_killed(
     registry = local_hermes.registry
     assert registry.count("/api/unregister") == registry.count("/api/register") - 1
     assert NAME not in local_hermes.component_ids()
-    print(f"registered again {taken_over - killed:.2f}s after the owning worker was killed (lease ttl 1.5 s)")
+    print(f"registered again {taken_over - killed:.2f}s after the owning worker was killed (lease ttl 2 s)")
 
 
 async def test_registration_does_not_wait_for_an_unreachable_redis(

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from {{ cookiecutter.component_name }}.api.middleware import RequestContextMiddleware
+from {{ cookiecutter.component_name }}.api.auth import AuthGate
+from {{ cookiecutter.component_name }}.api.middleware import RequestMiddleware
 from {{ cookiecutter.component_name }}.app import create_app
 
 from .conftest import SettingsFactory
@@ -90,7 +91,7 @@ def test_health_with_a_trailing_slash_redirects_nowhere(make_settings: SettingsF
     assert "attacker.example" not in response.text
 
 
-async def test_a_request_id_with_a_trailing_newline_is_replaced() -> None:
+async def test_a_request_id_with_a_trailing_newline_is_replaced(make_settings: SettingsFactory) -> None:
     # HTTP/1.1 parsers end a header at the newline, so this reaches the check only from an
     # ASGI server or proxy that passes it on: the check must match the whole value.
     seen: list[bytes] = []
@@ -106,7 +107,11 @@ async def test_a_request_id_with_a_trailing_newline_is_replaced() -> None:
     async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    middleware = RequestContextMiddleware(app, logger=logging.getLogger("test"), access_log=False)
+    logger = logging.getLogger("test")
+    gate = AuthGate(make_settings(), logger)
+    middleware = RequestMiddleware(
+        app, logger=logger, gate=gate, max_body_bytes=1024, body_setting="TEST_MAX_BODY_BYTES", access_log=False
+    )
     scope: Scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-request-id", b"abc-123\n")]}
     await middleware(scope, receive, send)
     assert seen and seen[0] != b"abc-123\n"

@@ -70,6 +70,7 @@ def test_memory_bus_with_workers_is_refused_under_python_m(tmp_path: Path) -> No
     assert_refused_cleanly(code, output, f"{PREFIX}_EVENT_BUS=memory")
 
 
+@pytest.mark.long
 def test_memory_bus_with_two_uvicorn_workers_is_refused_without_a_traceback(tmp_path: Path) -> None:
     code, output = run("uvicorn", {}, tmp_path, "--workers", "2")
     # Each worker refuses (one line, no traceback) and uvicorn stops instead of restarting them.

@@ -207,6 +207,7 @@ def test_leaves_a_socket_in_a_reference_cycle() -> None:
 """
 
 
+@pytest.mark.long
 def test_a_test_that_leaves_a_socket_open_fails_itself(tmp_path: Path) -> None:
     """Warnings are errors, and this suite's garbage collection after each test pins a leak on
     the test that left it (not on whichever test the collector would happen to run in)."""

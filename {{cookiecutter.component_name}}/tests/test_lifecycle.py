@@ -134,6 +134,7 @@ def test_python_m_stops_cleanly_on_a_signal(tmp_path: Path, sig: int) -> None:
     assert "Traceback" not in component.log
 
 
+@pytest.mark.long
 def test_shutdown_drain_answers_503_on_ready_while_still_serving(tmp_path: Path) -> None:
     env = {**QUIET, "{{ cookiecutter.component_name | upper }}_SHUTDOWN_DRAIN": "5"}
     component = ComponentProcess(PACKAGE, env=env, log_dir=tmp_path, launcher="module").start()

@@ -107,6 +107,7 @@ def fuzz(operation: Any, auth: RequestSigner | None, statuses: Statuses) -> None
     answers_as_documented()
 
 
+@pytest.mark.long
 def test_every_operation_answers_as_documented(api_schema: Any, request_auth: RequestSigner | None) -> None:
     failures: dict[str, str] = {}
     statuses: Statuses = Counter()

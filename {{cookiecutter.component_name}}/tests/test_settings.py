@@ -107,6 +107,7 @@ def test_invalid_shared_variable_is_named_as_is(monkeypatch: pytest.MonkeyPatch)
         load_settings()
 
 
+@pytest.mark.long
 def test_python_m_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
     env = {"PATH": "", f"{PREFIX}PORT": "70000", "PYTHONPATH": str(PROJECT)}
     result = run_python(["-m", PACKAGE], env=env, timeout=60)

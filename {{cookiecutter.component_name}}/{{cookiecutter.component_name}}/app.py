@@ -19,14 +19,14 @@ from fastapi import APIRouter, FastAPI
 
 from .about import COMPONENT_TITLE, DESCRIPTION, VERSION
 from .api import actions, asyncapi, discovery, health, live_figures, publish, sse, v1, ws
-from .api.auth import AuthGate, AuthMiddleware
+from .api.auth import AuthGate
 from .api.errors import install_error_handlers
 from .api.health import HealthReporter
 from .api.metrics import instrument
-from .api.middleware import BodyGuardMiddleware, RequestContextMiddleware, quiet_refusals
+from .api.middleware import RequestMiddleware, quiet_refusals
 from .api.openapi_errors import document_errors
 from .api.route_order import serving_order
-from .client import Peers, close_pools
+from .client import Peers
 from .events import COMPONENT_REGISTERED, COMPONENT_STARTED, COMPONENT_STOPPING
 from .events.bus import announce, open_bus, refuse_memory_bus_with_workers, worker_count
 from .hermes import HermesClient
@@ -41,6 +41,14 @@ from .settings import Settings, SettingsError, env_name, load_settings
 # Startup checks that fail on purpose, with a message naming the fix: shown as
 # one line, last, without a traceback, and the process exits non-zero.
 STARTUP_REFUSALS = (StartupRefused, SettingsError, HermesRequiredError)
+
+
+async def close_pools() -> None:
+    """The client package's pooled connections, closed. Imported here, at shutdown: the pools'
+    module loads httpx, which start-up leaves to whatever first calls out (see `hermes/calls.py`)."""
+    from .client import close_pools as close
+
+    await close()
 
 
 def include_flat(app: FastAPI, router: APIRouter) -> None:
@@ -151,12 +159,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     open_paths = ALWAYS_OPEN | set(settings.auth_open_paths) if settings.auth_keys is not None else None
     document_errors(app, documented, open_paths)
     record_metrics = instrument(app)
-    # Added last = outermost: the request id exists before anything else runs.
-    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, setting=env_name("max_body_bytes"))
-    # Before routing and before the body guard: a request without a valid token is 401, whatever its size.
-    app.add_middleware(AuthMiddleware, gate=auth, max_body_bytes=settings.max_body_bytes)
+    # One layer for request ids, authentication, the body guard, metrics and the access log (see its docstring).
     app.add_middleware(
-        RequestContextMiddleware, logger=logger, access_log=settings.access_log, record_metrics=record_metrics
+        RequestMiddleware,
+        logger=logger,
+        gate=auth,
+        max_body_bytes=settings.max_body_bytes,
+        body_setting=env_name("max_body_bytes"),
+        access_log=settings.access_log,
+        record_metrics=record_metrics,
     )
     quiet_refusals(app, app.state.lifecycle)
     return app

@@ -230,10 +230,14 @@ def server_config(settings: Settings, app: Any, http: type[asyncio.Protocol] | N
     )
 
 
-def serve(settings: Settings) -> int:
-    """Run until stopped; the exit code a shell expects."""
+def ready_server(settings: Settings) -> DrainingServer:
+    """The app, built, in a server ready to run."""
     app = create_app(settings)
-    server = DrainingServer(server_config(settings, app), app.state.lifecycle, settings.shutdown_drain)
+    return DrainingServer(server_config(settings, app), app.state.lifecycle, settings.shutdown_drain)
+
+
+def run(server: DrainingServer) -> int:
+    """Run until stopped; the exit code a shell expects."""
     try:
         server.run()
     except KeyboardInterrupt:

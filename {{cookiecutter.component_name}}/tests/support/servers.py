@@ -11,8 +11,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -129,6 +129,18 @@ def running_server(app: ASGIApp, port: int | None = None, startup_timeout: float
     finally:
         server.stop()
         thread.join(timeout=15)
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """`running_server` for a test that runs a server of its own on its event loop (e.g. a proxy the
+    app talks to): the app starts and stops in a thread, so that loop keeps serving meanwhile."""
+    server = running_server(app)
+    url = await asyncio.to_thread(server.__enter__)
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)
 
 
 class ComponentProcess:

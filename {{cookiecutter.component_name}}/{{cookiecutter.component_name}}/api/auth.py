@@ -1,4 +1,4 @@
-"""Authentication before routing (DESIGN §10), as plain ASGI middleware: deny by default.
+"""Authentication (DESIGN §10): the checks `RequestMiddleware` runs before routing, deny by default.
 
 Every HTTP request and WebSocket handshake outside the open list needs a
 bearer token; every HTTP request except the `/ws` and `/events` handshakes
@@ -19,12 +19,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ..observability import request_id_var
 from ..security import signing
 from ..security.keys import KEY_ID
-from ..security.paths import HANDSHAKES
 from ..security.policy import AuthPolicy, auth_policy, origin_of
 from ..security.reasons import REASONS, AuthFailure
 from ..security.redaction import install_query_token_filter
@@ -47,7 +46,8 @@ _KEY_ID = signing.KEY_ID_HEADER.lower().encode()
 _TIMESTAMP = signing.TIMESTAMP_HEADER.lower().encode()
 _NONCE = signing.NONCE_HEADER.lower().encode()
 _SIGNATURE = signing.SIGNATURE_HEADER.lower().encode()
-_WANTED = frozenset({_AUTHORIZATION, _KEY_ID, _TIMESTAMP, _NONCE, _SIGNATURE, b"content-length", b"origin"})
+# The headers the checks read: `RequestMiddleware` collects them in its one pass over the request's headers.
+AUTH_HEADERS = frozenset({_AUTHORIZATION, _KEY_ID, _TIMESTAMP, _NONCE, _SIGNATURE})
 CLOSE_POLICY = 1008
 
 
@@ -59,8 +59,41 @@ def open_replay_store(settings: Settings) -> ReplayStore:
     return open_store(settings.event_bus, settings.auth_replay_cache_size, settings.redis_url, key)
 
 
+def _json(status: int, body: dict[str, Any], extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
+    payload = json.dumps({**body, "request_id": request_id_var.get()}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *extra]
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": payload},
+    )
+
+
+def _bearer(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+
+
+def _query_token(scope: Scope) -> tuple[str | None, bytes]:
+    """The `access_token` query parameter, and the query string without it (what the app gets)."""
+    raw: bytes = scope.get("query_string", b"")
+    if b"access_token=" not in raw:
+        return None, raw
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    token = next((value for name, value in pairs if name == "access_token"), None)
+    rest = urlencode([(name, value) for name, value in pairs if name != "access_token"])
+    return token, rest.encode("latin-1")
+
+
 class AuthGate:
-    """The policy and the replay cache, opened by the lifespan (which refuses bad settings before serving)."""
+    """The policy, the replay cache and the checks, in the order DESIGN §10 gives them.
+
+    The lifespan opens it (and refuses bad settings before serving). Each
+    check raises `AuthFailure` (answered 401 by `refuse`) or a replay-cache
+    error (answered 503 by `unavailable`); header values are the raw bytes
+    of the scope.
+    """
 
     def __init__(self, settings: Settings, logger: logging.Logger) -> None:
         self.settings = settings
@@ -98,108 +131,10 @@ class AuthGate:
         if self._store is not None:
             await self._store.aclose()
 
-
-def _json(status: int, body: dict[str, Any], extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
-    payload = json.dumps({**body, "request_id": request_id_var.get()}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *extra]
-    return (
-        {"type": "http.response.start", "status": status, "headers": headers},
-        {"type": "http.response.body", "body": payload},
-    )
-
-
-def _bearer(value: str | None) -> str | None:
-    if value is None:
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
-
-
-def _query_token(scope: Scope) -> tuple[str | None, bytes]:
-    """The `access_token` query parameter, and the query string without it (what the app gets)."""
-    raw: bytes = scope.get("query_string", b"")
-    if b"access_token=" not in raw:
-        return None, raw
-    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-    token = next((value for name, value in pairs if name == "access_token"), None)
-    rest = urlencode([(name, value) for name, value in pairs if name != "access_token"])
-    return token, rest.encode("latin-1")
-
-
-class AuthMiddleware:
-    def __init__(self, app: ASGIApp, gate: AuthGate, max_body_bytes: int) -> None:
-        self.app = app
-        self.gate = gate
-        self.max_body_bytes = max_body_bytes
-        self.body_setting = env_name("max_body_bytes")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            policy = self.gate.policy
-            if policy.keys is None or scope["path"] in policy.open_paths:
-                await self.app(scope, receive, send)
-            else:
-                await self._http(scope, receive, send, policy)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send, self.gate.policy)
-        else:
-            await self.app(scope, receive, send)
-
-    # -- HTTP --------------------------------------------------------------------------------------
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send, policy: AuthPolicy) -> None:
-        assert policy.keys is not None
-        headers: dict[bytes, str] = {}
-        for name, value in scope["headers"]:
-            if name in _WANTED:
-                headers[name] = value.decode("latin-1")
-        handshake = scope["path"] in HANDSHAKES
-        try:
-            verified, query = self._token(scope, headers, policy, handshake)
-            if query is not None:
-                await self._use_once(verified)
-        except AuthFailure as failure:
-            await self._refuse(scope, send, failure)
-            return
-        except (ReplayCacheFull, ReplayCacheUnavailable) as exc:
-            await self._unavailable(send, exc)
-            return
-        if handshake:
-            await self.app({**scope, "query_string": query} if query is not None else scope, receive, send)
-            return
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(send)
-            return
-        body = await self._read_body(receive)
-        if body is None:
-            await self._too_large(send)
-            return
-        try:
-            nonce = self._check_signature(scope, headers, verified, body, policy)
-            store, key, until = self.gate.store, "n:" + nonce, int(headers[_TIMESTAMP]) + signing.WINDOW
-            # The memory store answers without a coroutine: this runs on every request.
-            fresh = (
-                store.remember_now(key, until)
-                if isinstance(store, MemoryReplayStore)
-                else await store.remember(key, until)
-            )
-            if not fresh:
-                raise AuthFailure("replayed", "this request (its X-Tekton-Nonce) was already received")
-        except AuthFailure as failure:
-            await self._refuse(scope, send, failure)
-            return
-        except (ReplayCacheFull, ReplayCacheUnavailable) as exc:
-            await self._unavailable(send, exc)
-            return
-        await self.app(scope, _replay(body, receive), _signing_send(send, verified, nonce))
-
-    def _token(
-        self, scope: Scope, headers: dict[bytes, str], policy: AuthPolicy, handshake: bool
-    ) -> tuple[VerifiedToken, bytes | None]:
+    def token(self, scope: Scope, headers: dict[bytes, bytes], handshake: bool) -> tuple[VerifiedToken, bytes | None]:
         """The verified token, and for a handshake whose token came in the query, the query without it."""
-        assert policy.keys is not None
+        keys = self.policy.keys
+        assert keys is not None
         token = _bearer(headers.get(_AUTHORIZATION))
         query: bytes | None = None
         if token is None and handshake:
@@ -210,19 +145,31 @@ class AuthMiddleware:
             )
         if not token:
             raise AuthFailure("bad_token", "the Authorization header must be 'Bearer <token>'")
-        return self.gate.verifier.verify(token, policy.keys), query
+        return self.verifier.verify(token, keys), query
 
-    async def _use_once(self, verified: VerifiedToken) -> None:
+    async def use_once(self, verified: VerifiedToken) -> None:
         """A query-string token is single-use: its `jti` is remembered until it expires."""
-        if not await self.gate.store.remember("j:" + verified.jti, verified.expires_at + LEEWAY):
+        if not await self.store.remember("j:" + verified.jti, verified.expires_at + LEEWAY):
             raise AuthFailure("replayed", "this access_token was already used: mint a fresh one per connection")
 
+    async def signature(self, scope: Scope, headers: dict[bytes, bytes], verified: VerifiedToken, body: bytes) -> str:
+        """The request's nonce, once its signature holds and it was not seen before."""
+        nonce, timestamp = self._check_signature(scope, headers, verified, body)
+        store, key, until = self.store, "n:" + nonce, int(timestamp) + signing.WINDOW
+        # The memory store answers without a coroutine: this runs on every request.
+        fresh = (
+            store.remember_now(key, until) if isinstance(store, MemoryReplayStore) else await store.remember(key, until)
+        )
+        if not fresh:
+            raise AuthFailure("replayed", "this request (its X-Tekton-Nonce) was already received")
+        return nonce
+
     def _check_signature(
-        self, scope: Scope, headers: dict[bytes, str], verified: VerifiedToken, body: bytes, policy: AuthPolicy
-    ) -> str:
-        """The request's nonce, once its signature holds; else `AuthFailure`."""
-        kid, timestamp = headers.get(_KEY_ID), headers.get(_TIMESTAMP)
-        nonce, presented = headers.get(_NONCE), headers.get(_SIGNATURE)
+        self, scope: Scope, headers: dict[bytes, bytes], verified: VerifiedToken, body: bytes
+    ) -> tuple[str, str]:
+        """(nonce, timestamp) once the signature holds; else `AuthFailure`."""
+        kid, timestamp = _text(headers.get(_KEY_ID)), _text(headers.get(_TIMESTAMP))
+        nonce, presented = _text(headers.get(_NONCE)), _text(headers.get(_SIGNATURE))
         if kid is None and timestamp is None and nonce is None and presented is None:
             raise AuthFailure(
                 "missing_signature",
@@ -233,7 +180,7 @@ class AuthMiddleware:
             or timestamp is None
             or nonce is None
             or presented is None
-            or not _well_formed(kid, verified.key.kid, timestamp, nonce, presented)
+            or not _well_formed(kid, verified.key.kid, timestamp, nonce)
         ):
             problems = [
                 name
@@ -246,6 +193,7 @@ class AuthMiddleware:
                 if value is None or not pattern.fullmatch(value)
             ]
             raise AuthFailure("bad_signature", f"missing or malformed: {', '.join(problems)}")
+        policy = self.policy
         if kid != verified.key.kid:
             if policy.keys is None or policy.keys.get(kid) is None:
                 raise AuthFailure("unknown_key", f"key id {kid!r} is not among this component's keys")
@@ -263,33 +211,14 @@ class AuthMiddleware:
             scope["method"], target, policy.audience, timestamp, nonce, signing.body_hash(body)
         )
         if not signing.matches(verified.key, canonical, presented):
+            if not signing.SIGNATURE.fullmatch(presented):
+                raise AuthFailure("bad_signature", f"missing or malformed: {signing.SIGNATURE_HEADER}")
             raise AuthFailure("bad_signature", "X-Signature does not match this request (method, path, body, ...)")
-        return nonce
+        return nonce, timestamp
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or None past the limit."""
-        message = await receive()
-        if message["type"] == "http.request" and not message.get("more_body", False):  # the usual: one piece
-            body: bytes = message.get("body", b"")
-            return body if len(body) <= self.max_body_bytes else None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-            message = await receive()
-        return b"".join(chunks)
-
-    async def _refuse(self, scope: Scope, send: Send, failure: AuthFailure) -> None:
+    async def refuse(self, scope: Scope, send: Send, failure: AuthFailure) -> None:
         AUTH_FAILURES.labels(failure.reason).inc()
-        self.gate.logger.info(
+        self.logger.info(
             "request refused", extra={"reason": failure.reason, "path": scope["path"], "method": scope.get("method")}
         )
         body = {"error": "unauthorized", "reason": failure.reason, "message": failure.message}
@@ -297,8 +226,8 @@ class AuthMiddleware:
         for message in _json(401, body, extra):
             await send(message)
 
-    async def _unavailable(self, send: Send, exc: Exception) -> None:
-        self.gate.logger.warning("replay cache refused a request", extra={"error": f"{type(exc).__name__}: {exc}"})
+    async def unavailable(self, send: Send, exc: Exception) -> None:
+        self.logger.warning("replay cache refused a request", extra={"error": f"{type(exc).__name__}: {exc}"})
         body = {
             "error": "service_unavailable",
             "message": "the replay cache is full or unreachable; retry shortly "
@@ -307,105 +236,65 @@ class AuthMiddleware:
         for message in _json(503, body, [(b"retry-after", b"5")]):
             await send(message)
 
-    async def _too_large(self, send: Send) -> None:
-        message = f"request body exceeds {self.max_body_bytes} bytes (set by {self.body_setting})"
-        body = {"error": "payload_too_large", "message": message}
-        for part in _json(413, body, [(b"connection", b"close")]):
-            await send(part)
-
-    # -- WebSocket ---------------------------------------------------------------------------------
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send, policy: AuthPolicy) -> None:
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> Scope | None:
+        """The scope to hand the app (without a query-string token), or None once the handshake is refused."""
+        policy = self.policy
         origin = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"), None)
         if origin is not None and origin_of(origin) not in policy.allowed_origins:
-            self.gate.logger.info("websocket refused: origin not allowed", extra={"path": scope["path"]})
+            self.logger.info("websocket refused: origin not allowed", extra={"path": scope["path"]})
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": CLOSE_POLICY})  # before accept: HTTP 403
-            return
+            return None
         if policy.keys is None or scope["path"] in policy.open_paths:
-            await self.app(scope, receive, send)
-            return
-        headers = {name: value.decode("latin-1") for name, value in scope["headers"] if name == _AUTHORIZATION}
+            return scope
+        headers = {name: value for name, value in scope["headers"] if name == _AUTHORIZATION}
         try:
-            verified, query = self._token(scope, headers, policy, handshake=True)
+            verified, query = self.token(scope, headers, handshake=True)
             if query is not None:
-                await self._use_once(verified)
+                await self.use_once(verified)
         except AuthFailure as failure:
             AUTH_FAILURES.labels(failure.reason).inc()
-            self.gate.logger.info("websocket refused", extra={"reason": failure.reason, "path": scope["path"]})
+            self.logger.info("websocket refused", extra={"reason": failure.reason, "path": scope["path"]})
             await receive()
             await send({"type": "websocket.accept"})
             await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": failure.reason})
-            return
+            return None
         except (ReplayCacheFull, ReplayCacheUnavailable):
             await receive()
             await send({"type": "websocket.accept"})
             await send({"type": "websocket.close", "code": 1013, "reason": "try_again_later"})
-            return
-        await self.app({**scope, "query_string": query} if query is not None else scope, receive, send)
+            return None
+        return {**scope, "query_string": query} if query is not None else scope
 
 
-def _well_formed(kid: str, token_kid: str, timestamp: str, nonce: str, presented: str) -> bool:
-    """The four headers' full matches, cheapest first (the token's own key id is valid by construction)."""
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _well_formed(kid: str, token_kid: str, timestamp: str, nonce: str) -> bool:
+    """Three headers' full matches, cheapest first (the token's own key id is valid by construction).
+
+    `X-Signature` is left to the comparison: only a well-formed one can match,
+    and a mismatch is then told apart from a malformed one for its message."""
     return (
         (kid == token_kid or KEY_ID.fullmatch(kid) is not None)
         and len(timestamp) <= 12
         and timestamp.isascii()
         and timestamp.isdigit()
         and signing.NONCE.fullmatch(nonce) is not None
-        and signing.SIGNATURE.fullmatch(presented) is not None
     )
 
 
-def _is_event_stream(start: Message) -> bool:
+def is_event_stream(start: Message) -> bool:
     for name, value in start.get("headers", ()):
         if name == b"content-type":
             return bool(value.startswith(b"text/event-stream"))
     return False
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
+def sign_answer(start: Message, body: bytes, verified: VerifiedToken, nonce: str) -> None:
+    """Adds the answer's signature headers to its (held) start message, once the whole body is known.
 
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()  # after the body: wait for the disconnect, as usual
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
-
-
-def _signing_send(send: Send, verified: VerifiedToken, nonce: str) -> Send:
-    """Holds the response until its body is complete, then adds its signature (event streams pass unsigned)."""
-    start: Message | None = None
-    streaming = False
-    chunks: list[bytes] = []
-
-    async def signing_send(message: Message) -> None:
-        nonlocal start, streaming
-        kind = message["type"]
-        if kind == "http.response.body" and start is not None:
-            if message.get("more_body", False):
-                chunks.append(message.get("body", b""))
-                return
-            if chunks:
-                chunks.append(message.get("body", b""))
-                message = {"type": "http.response.body", "body": b"".join(chunks)}
-            body = message.get("body", b"")
-            timestamp, signature = signing.response_signature(verified.key, start["status"], nonce, body)
-            start["headers"] = [
-                *start.get("headers", ()),
-                (b"x-tekton-timestamp", timestamp.encode()),
-                (b"x-signature", signature.encode()),
-            ]
-            await send(start)
-        elif kind == "http.response.start" and not streaming:
-            if not _is_event_stream(message):
-                start = message  # held until the body is complete
-                return
-            streaming = True
-        await send(message)
-
-    return signing_send
+    The start's `headers` must be a list of the caller's own (`RequestMiddleware` builds one)."""
+    timestamp, signature = signing.response_signature(verified.key, start["status"], nonce, body)
+    start["headers"] += ((b"x-tekton-timestamp", timestamp.encode()), (b"x-signature", signature.encode()))

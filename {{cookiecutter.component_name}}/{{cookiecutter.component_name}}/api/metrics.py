@@ -5,7 +5,7 @@ its names and labels: `http_requests_total` by handler, method and status
 class (`2xx`), `http_request_duration_seconds` by handler and method. Its
 middleware is not installed: it matches the path against every route again on
 each request and builds a labelled child per observation. Instead
-`RequestContextMiddleware` hands over the route Starlette already resolved
+`RequestMiddleware` hands over the route Starlette already resolved
 (`scope["route"]`) and `record` updates children looked up once per label set.
 """
 
@@ -18,6 +18,9 @@ from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator
 
+# The client package loads each module on first use (`client/__init__.py`), its metrics (calls to
+# peers, circuit breakers) too: imported here, so `/metrics` lists them from start-up, as every other.
+from ..client import integration_requests  # noqa: F401
 from ..observability import LATENCY_BUCKETS
 from .middleware import MetricsRecorder
 

@@ -4,8 +4,8 @@ FastAPI documents each route's own responses (and 422). The answers that come
 from the layers around the routes are added here, so the document says what
 the server does (the generated suite checks it with schemathesis):
 
-- 400: a JSON body that is not UTF-8 or holds a lone surrogate (`BodyGuardMiddleware`);
-- 413: a body over `<NAME>_MAX_BODY_BYTES` (`BodyGuardMiddleware`);
+- 400: a JSON body that is not UTF-8 or holds a lone surrogate (`RequestMiddleware`);
+- 413: a body over `<NAME>_MAX_BODY_BYTES` (`RequestMiddleware`);
 - 404: on a path with parameters, one that names nothing;
 - 431: request headers over the limits `python -m` serves with (`serve.py`);
 - with auth on: the security scheme, and 401 / 503 on every protected operation (`api/auth.py`).

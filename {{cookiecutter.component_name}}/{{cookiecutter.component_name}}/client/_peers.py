@@ -9,12 +9,14 @@ connections; peers are found through the Hermes this component uses.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..about import COMPONENT_NAME
 from ..hermes import HermesClient
-from ._component import ComponentClient
 from ._config import IntegrationConfig
+
+if TYPE_CHECKING:
+    from ._component import ComponentClient
 
 
 class Peers:
@@ -39,6 +41,10 @@ class Peers:
         key = _key(name)
         client = self._clients.get(key)
         if client is None:
+            # Imported at the first call, not with `Peers`: the app makes its `Peers` at start-up,
+            # and the HTTP stack (httpx) would hold up the component's first answer.
+            from ._component import ComponentClient
+
             client = ComponentClient(
                 name,
                 base_url=self._addresses.get(key),

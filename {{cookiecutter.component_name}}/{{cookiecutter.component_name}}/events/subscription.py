@@ -40,7 +40,9 @@ class Subscription:
         self.reset = False  # set when a resume could not be honoured: the client must resync
         self._queue: deque[Event] = deque()
         self._queue_size = queue_size
-        self._ready = asyncio.Event()
+        # The one consumer's wait in `get` while the queue is empty: a bare future, cheaper to
+        # wake once per event than an `asyncio.Event` (no waiter list, no clear()).
+        self._waiter: asyncio.Future[None] | None = None
         self._on_close = on_close
         self._held: list[Event] | None = None
         self._dropped = 0
@@ -95,9 +97,14 @@ class Subscription:
             self._dropped_counter.inc()
         was_empty = not self._queue
         self._queue.append(event)
-        self._ready.set()
+        self._wake()
         if was_empty and self.queued is not None:
             self.queued()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def hold(self) -> None:
         """Keep live events aside while a replay is fetched, so the order stays right."""
@@ -119,16 +126,19 @@ class Subscription:
         return dropped
 
     async def get(self) -> Event | None:
-        """The next event, or None once the subscription is closed and drained."""
+        """The next event, or None once the subscription is closed and drained. One consumer at a time."""
         while not self._queue:
             if self.closed:
                 return None
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         return self._queue.popleft()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._ready.set()
+            self._wake()
             self._on_close(self)

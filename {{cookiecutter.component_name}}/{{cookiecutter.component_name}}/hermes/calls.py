@@ -6,6 +6,10 @@ that is not I/O: `protocol` builds each request and reads each answer; the
 twins only send. Nothing here caches or retries: the registrar decides when
 to call again, the discovery directory what to remember. The doctor uses the
 blocking twin, the registrar and async discovery the other.
+
+httpx (with httpcore) is imported when a twin first needs it, not with this
+module: it costs about a tenth of a second, and the component's first answer
+must not wait for it (see `AsyncHermesCalls._client`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ import contextlib
 import ssl
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..addresses import redact_url
 from .protocol import (
@@ -32,6 +34,9 @@ from .protocol import (
     transport_error,
     unregister_request,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TIMEOUT = 5.0
 HEALTHY: Mapping[str, Any] = {"status": "healthy"}
@@ -58,6 +63,8 @@ class HermesCalls:
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # for messages: never the password
+        import httpx
+
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, verify=tls_for(self.base_url))
 
     def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
@@ -74,6 +81,8 @@ class HermesCalls:
         self._send(unregister_request(component_id, token))
 
     def _send(self, request: Request) -> Any:
+        import httpx  # loaded by `__init__`
+
         try:
             response = self._http.request(
                 request.method, request.path, params=request.params, json=request.json, headers=request.headers
@@ -101,7 +110,8 @@ class AsyncHermesCalls:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # for messages: never the password
         self.timeout = timeout
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=tls_for(self.base_url))
+        self._http: httpx.AsyncClient | None = None
+        self._opening = asyncio.Lock()
 
     async def components(self, capability: str | None = None, healthy_only: bool = False) -> list[dict[str, Any]]:
         request = components_request(capability, healthy_only)
@@ -116,9 +126,23 @@ class AsyncHermesCalls:
     async def unregister(self, component_id: str, token: str) -> None:
         await self._send(unregister_request(component_id, token))
 
+    async def _client(self) -> httpx.AsyncClient:
+        """The httpx client, made on first use, in a thread.
+
+        The registrar's first call comes as the server starts: importing httpx
+        in a thread lets the event loop answer requests meanwhile.
+        """
+        async with self._opening:
+            if self._http is None:
+                self._http = await asyncio.to_thread(_async_client, self.base_url, self.timeout)
+        return self._http
+
     async def _send(self, request: Request) -> Any:
+        http = await self._client()
+        import httpx  # loaded by `_client`
+
         try:
-            response = await self._http.request(
+            response = await http.request(
                 request.method, request.path, params=request.params, json=request.json, headers=request.headers
             )
         except httpx.HTTPError as exc:
@@ -141,7 +165,8 @@ class AsyncHermesCalls:
         return True
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __aenter__(self) -> AsyncHermesCalls:
         return self
@@ -150,3 +175,9 @@ class AsyncHermesCalls:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _async_client(base_url: str, timeout: float) -> httpx.AsyncClient:
+    import httpx
+
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=tls_for(base_url))

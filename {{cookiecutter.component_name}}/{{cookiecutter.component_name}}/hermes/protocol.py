@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
+if TYPE_CHECKING:  # the callers load httpx when they first call (see `calls.py`)
+    import httpx
 
 TOKEN_HEADER = "X-Authentication-Token"
 REGISTER = "/api/register"
@@ -94,6 +95,8 @@ def unregister_request(component_id: str, token: str) -> Request:
 
 
 def transport_error(what: str, url: str, exc: httpx.HTTPError) -> HermesError:
+    import httpx  # loaded: it raised `exc`
+
     reason = type(exc).__name__ + (f": {exc}" if str(exc) else "")
     refused = isinstance(exc, httpx.ConnectError)
     return HermesError(f"{what}: Hermes at {url} did not answer ({reason})", "unavailable", refused=refused)

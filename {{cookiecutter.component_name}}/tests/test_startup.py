@@ -1,0 +1,148 @@
+"""Start-up does what the first answer needs, and leaves the rest for later.
+
+`python -m <package>` pauses the cyclic garbage collector while it imports
+and builds the app, then freezes what it built and serves with the collector
+on; the Hermes client loads httpx at its first call (in a thread), not when
+the component starts. Each check runs in a fresh interpreter: this one (and
+the fork server) has long loaded everything.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from .support.servers import free_port
+
+PACKAGE = "{{ cookiecutter.component_name }}"
+PREFIX = PACKAGE.upper()
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def run_fresh(code: str, cwd: Path, **env: str) -> list[str]:
+    """The lines `code` prints, run by a new interpreter in `cwd` (no `.env`) importing this project."""
+    path = os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, **env, "PYTHONPATH": path},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_the_hermes_client_loads_httpx_at_its_first_call(tmp_path: Path) -> None:
+    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    lines = run_fresh(
+        f"""
+        import asyncio, sys
+        from {PACKAGE}.hermes import AsyncHermesCalls, HermesError
+        from {PACKAGE}.hermes.registrar import Registrar
+
+        async def main():
+            hermes = AsyncHermesCalls("{nothing_listens}", timeout=2)
+            print("before the first call:", "httpx" in sys.modules)
+            try:
+                await hermes.components()
+            except HermesError as exc:
+                print("first call:", exc.kind, "refused" if exc.refused else "not refused")
+            print("after it:", "httpx" in sys.modules)
+            await hermes.aclose()
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+    )
+    assert lines == ["before the first call: False", "first call: unavailable refused", "after it: True"]
+
+
+def test_python_m_builds_the_app_with_the_collector_paused_then_serves_with_it_on(tmp_path: Path) -> None:
+    lines = run_fresh(
+        f"""
+        import gc
+        from {PACKAGE} import __main__, serve
+
+        build = serve.ready_server
+
+        def ready_server(settings):
+            print("building, collector on:", gc.isenabled())
+            return build(settings)
+
+        def run(server):  # where the server would start serving: look, and exit instead
+            print("serving, collector on:", gc.isenabled(), "- start-up frozen:", gc.get_freeze_count() > 1000)
+            return 0
+
+        serve.ready_server, serve.run = ready_server, run
+        print("exit code:", __main__.main([]))
+        """,
+        tmp_path,
+        **{f"{PREFIX}_HERMES_ENABLED": "false"},
+    )
+    assert lines == [
+        "building, collector on: False",
+        "serving, collector on: True - start-up frozen: True",
+        "exit code: 0",
+    ]
+
+
+def test_the_collector_stays_off_after_start_up_when_it_was_off_before(tmp_path: Path) -> None:
+    lines = run_fresh(
+        f"""
+        import gc
+        from {PACKAGE}.__main__ import collector_paused
+
+        gc.disable()
+        with collector_paused():
+            pass
+        print("collector on:", gc.isenabled())
+        """,
+        tmp_path,
+    )
+    assert lines == ["collector on: False"]
+
+
+def metric_names(tmp_path: Path, setup: str) -> set[str]:
+    """The names in the Prometheus registry of a fresh interpreter, once `setup` has run."""
+    report = "from prometheus_client import REGISTRY\nprint(*sorted(metric.name for metric in REGISTRY.collect()))"
+    lines = run_fresh(textwrap.dedent(setup) + report, tmp_path, **{f"{PREFIX}_HERMES_ENABLED": "false"})
+    return set(lines[-1].split())
+
+
+def test_start_up_registers_every_metric_the_package_defines(tmp_path: Path) -> None:
+    """A module start-up leaves for later must not leave its metrics out of `/metrics` until then."""
+    started = metric_names(tmp_path, f"from {PACKAGE}.app import create_app\ncreate_app()\n")
+    every_module = f"""
+        import importlib, pkgutil, {PACKAGE}
+        for module in pkgutil.walk_packages({PACKAGE}.__path__, "{PACKAGE}."):
+            if module.name != "{PACKAGE}.__main__":
+                importlib.import_module(module.name)
+        """
+    defined = metric_names(tmp_path, every_module)
+    assert "integration_requests" in defined  # the client package's, among them
+    assert defined - started == set()
+
+
+def test_the_app_starts_without_the_http_client_stack(tmp_path: Path) -> None:
+    """Start-up leaves httpx to the first call out (to Hermes, or to a peer through `Peers`)."""
+    lines = run_fresh(
+        f"""
+        import asyncio, sys
+        from {PACKAGE}.app import create_app
+
+        async def main():
+            app = create_app()
+            async with app.router.lifespan_context(app):
+                print("started, httpx loaded:", "httpx" in sys.modules)
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+        **{f"{PREFIX}_HERMES_ENABLED": "false"},
+    )
+    assert lines[-1] == "started, httpx loaded: False"
