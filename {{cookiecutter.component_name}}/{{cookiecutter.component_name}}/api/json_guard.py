@@ -18,14 +18,15 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def json_body_problem(body: bytes) -> str | None:
     """Why `body` must be refused, or None when it may go on."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"request body is not valid UTF-8 (byte {exc.start})"
+    if not body.isascii():  # ASCII is UTF-8: the usual body needs no decoding here
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"request body is not valid UTF-8 (byte {exc.start})"
     if not _SURROGATE_ESCAPE.search(body):
         return None
     try:
-        value = json.loads(text)
+        value = json.loads(body.decode("utf-8"))
     except ValueError:
         return None  # malformed: FastAPI's 422 says where
     try:
