@@ -7,6 +7,7 @@ once, and each generated suite runs once, in one fresh virtualenv.
 from __future__ import annotations
 
 import importlib.util
+import os
 import secrets
 import subprocess
 import sys
@@ -114,7 +115,9 @@ def generated_suites(
     # Both suites run with a password in every address that can carry one (the bake's
     # tests/support/secret_scan.py); tests/test_generated_suite.py greps what they left.
     password = f"pw-{secrets.token_hex(12)}"
-    env = clean_env(DEFAULT_NAME, SECRET_SCAN_PASSWORD=password)
+    # Two suites share the machine: each gets two workers per core, not the three a lone `-n auto` takes.
+    workers = str(2 * (os.cpu_count() or 1))
+    env = clean_env(DEFAULT_NAME, SECRET_SCAN_PASSWORD=password, PYTEST_XDIST_AUTO_NUM_WORKERS=workers)
     scan = ["-p", "tests.support.secret_scan", "-rA"]
     suites = {
         bus: start_logged(

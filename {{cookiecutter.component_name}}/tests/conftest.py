@@ -19,10 +19,13 @@ from .support.servers import running_server
 
 
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under `-p no:xdist`
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """`-n auto`: three workers per core. The suite mostly waits (on servers starting, sub-second timers,
     sockets), so more workers than cores fill that time: on 2 cores a Redis bake's suite took 69-72 s
-    with two per core and 50-58 s with three (one per core: 114 s)."""
+    with two per core and 50-58 s with three (one per core: 114 s). `PYTEST_XDIST_AUTO_NUM_WORKERS`
+    still decides when set (xdist's own hook reads it), e.g. for two suites sharing one machine."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
     return 3 * (os.cpu_count() or 1)
 
 
