@@ -10,18 +10,14 @@ them. Responses to signed requests are signed (event streams excepted).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from prometheus_client import Counter
 from starlette.types import Message, Receive, Scope, Send
 
-from ..observability import request_id_var
 from ..security import signing
 from ..security.keys import KEY_ID
 from ..security.policy import AuthPolicy, auth_policy, origin_of
@@ -36,6 +32,7 @@ from ..security.replay import (
 )
 from ..security.tokens import LEEWAY, TokenVerifier, VerifiedToken
 from ..settings import Settings, env_name
+from .errors import send_error
 
 AUTH_FAILURES = Counter("auth_failures_total", "Requests refused by authentication, by reason", ["reason"])
 for _reason in REASONS:
@@ -57,15 +54,6 @@ def open_replay_store(settings: Settings) -> ReplayStore:
     The Redis key sits beside the event stream: whoever shares the stream shares the cache."""
     key = f"{settings.event_stream_key or settings.component_name + ':events'}:auth-seen"
     return open_store(settings.event_bus, settings.auth_replay_cache_size, settings.redis_url, key)
-
-
-def _json(status: int, body: dict[str, Any], extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
-    payload = json.dumps({**body, "request_id": request_id_var.get()}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *extra]
-    return (
-        {"type": "http.response.start", "status": status, "headers": headers},
-        {"type": "http.response.body", "body": payload},
-    )
 
 
 def _bearer(value: bytes | None) -> str | None:
@@ -221,20 +209,15 @@ class AuthGate:
         self.logger.info(
             "request refused", extra={"reason": failure.reason, "path": scope["path"], "method": scope.get("method")}
         )
-        body = {"error": "unauthorized", "reason": failure.reason, "message": failure.message}
-        extra = [(b"www-authenticate", f'Bearer error="invalid_token", error_description="{failure.reason}"'.encode())]
-        for message in _json(401, body, extra):
-            await send(message)
+        challenge = f'Bearer error="invalid_token", error_description="{failure.reason}"'.encode()
+        headers = [(b"www-authenticate", challenge)]
+        await send_error(send, 401, "unauthorized", failure.message, headers=headers, reason=failure.reason)
 
     async def unavailable(self, send: Send, exc: Exception) -> None:
         self.logger.warning("replay cache refused a request", extra={"error": f"{type(exc).__name__}: {exc}"})
-        body = {
-            "error": "service_unavailable",
-            "message": "the replay cache is full or unreachable; retry shortly "
-            f"(or raise {env_name('auth_replay_cache_size')})",
-        }
-        for message in _json(503, body, [(b"retry-after", b"5")]):
-            await send(message)
+        setting = env_name("auth_replay_cache_size")
+        message = f"the replay cache is full or unreachable; retry shortly (or raise {setting})"
+        await send_error(send, 503, "service_unavailable", message, headers=[(b"retry-after", b"5")])
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> Scope | None:
         """The scope to hand the app (without a query-string token), or None once the handshake is refused."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import Send
 
 from ..observability import request_id_var
 
@@ -31,6 +33,23 @@ def error_code(status: int) -> str:
 def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {"error": code, "message": message, "request_id": request_id_var.get()}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    **fields: str,
+) -> None:
+    """The same JSON shape, sent as raw ASGI messages: for answers given before the app runs
+    (`RequestMiddleware`'s 400/413/500, authentication's 401/503); `fields` are added to the body."""
+    body = json.dumps({"error": code, "message": message, **fields, "request_id": request_id_var.get()}).encode()
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

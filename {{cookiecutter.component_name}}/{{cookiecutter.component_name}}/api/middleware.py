@@ -18,7 +18,6 @@ one pass what a request needs before and after the app:
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
 import secrets
@@ -35,6 +34,7 @@ from ..security.reasons import AuthFailure
 from ..security.replay import ReplayCacheFull, ReplayCacheUnavailable
 from ..security.tokens import VerifiedToken
 from .auth import AUTH_HEADERS, AuthGate, is_event_stream, sign_answer
+from .errors import send_error
 from .json_guard import json_body_problem
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -54,25 +54,10 @@ _ID_COUNTER = itertools.count(int.from_bytes(secrets.token_bytes(4), "big"))
 
 # (method, route template or None, status, seconds): see `api/metrics.py`.
 MetricsRecorder = Callable[[str, str | None, int, float], None]
-_JSON_CONTENT = b"application/json"
 
 
 def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFFFFFF:016x}"
-
-
-def error_body(status: int, code: str, message: str, request_id: str | None) -> bytes:
-    return json.dumps({"error": code, "message": message, "request_id": request_id}).encode()
-
-
-async def send_error(send: Send, status: int, code: str, message: str, close: bool = False) -> None:
-    """An error in the usual JSON shape, sent before the app has run."""
-    body = error_body(status, code, message, request_id_var.get())
-    headers = [(b"content-type", _JSON_CONTENT), (b"content-length", str(len(body)).encode())]
-    if close:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class _ClientGone(Exception):
@@ -204,7 +189,7 @@ class RequestMiddleware:
             return None
         except _TooLarge:
             limit = f"request body exceeds {self.max_body_bytes} bytes (set by {self.body_setting})"
-            await send_error(reply, 413, "payload_too_large", limit, close=True)
+            await send_error(reply, 413, "payload_too_large", limit, headers=[(b"connection", b"close")])
             return None
         except _ClientGone:
             return None
