@@ -23,7 +23,9 @@ $(BIN)/python:
 		|| echo "make: uv could not be installed; installing with pip"
 
 # Expanded when a recipe runs, after the venv exists: uv when it is there, else pip.
-INSTALL = $(shell test -x $(BIN)/uv && echo "$(BIN)/uv pip install --quiet --python $(BIN)/python" \
+# uv compiles the bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set
+# (CI, many containers), every process would otherwise recompile what it imports.
+INSTALL = $(shell test -x $(BIN)/uv && echo "$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python" \
 	|| echo "$(BIN)/python -m pip install --quiet")
 
 $(DEMO_STAMP): constraints.txt | $(BIN)/python

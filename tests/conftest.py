@@ -62,13 +62,15 @@ def mypy_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 def install_command(venv: Path) -> list[str]:
     """Make `venv` and return the command that installs into it: uv when this environment
-    has it (requirements-dev.txt; seconds instead of a minute), else pip, as `make install` does."""
+    has it (requirements-dev.txt; seconds instead of a minute), else pip, as `make install` does.
+    uv compiles the bytecode as pip does: without it every process recompiles what it imports
+    where PYTHONDONTWRITEBYTECODE is set (this CI; many containers)."""
     python = venv / "bin" / "python"
     if importlib.util.find_spec("uv") is not None:
         subprocess.run(
             [sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
         )
-        return [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", str(python)]
+        return [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--compile-bytecode", "--python", str(python)]
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     return [str(python), "-m", "pip", "install", "--quiet"]
 
