@@ -11,8 +11,10 @@ them. Responses to signed requests are signed (event streams excepted).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from types import TracebackType
+from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode
 
 from prometheus_client import Counter
@@ -46,6 +48,9 @@ _SIGNATURE = signing.SIGNATURE_HEADER.lower().encode()
 # The headers the checks read: `RequestMiddleware` collects them in its one pass over the request's headers.
 AUTH_HEADERS = frozenset({_AUTHORIZATION, _KEY_ID, _TIMESTAMP, _NONCE, _SIGNATURE})
 CLOSE_POLICY = 1008
+# The signature headers' forms, for their bytes as sent (`signing` has the same for text).
+_NONCE_FORM = re.compile(signing.NONCE.pattern.encode())
+_SIGNATURE_FORM = re.compile(signing.SIGNATURE.pattern.encode())
 
 
 def open_replay_store(settings: Settings) -> ReplayStore:
@@ -123,7 +128,12 @@ class AuthGate:
         """The verified token, and for a handshake whose token came in the query, the query without it."""
         keys = self.policy.keys
         assert keys is not None
-        token = _bearer(headers.get(_AUTHORIZATION))
+        header = headers.get(_AUTHORIZATION)
+        if header is not None:
+            known = self.verifier.known(header, keys)  # the usual: a token seen before, by its header as sent
+            if known is not None:
+                return known, None
+        token = _bearer(header)
         query: bytes | None = None
         if token is None and handshake:
             token, query = _query_token(scope)
@@ -133,17 +143,17 @@ class AuthGate:
             )
         if not token:
             raise AuthFailure("bad_token", "the Authorization header must be 'Bearer <token>'")
-        return self.verifier.verify(token, keys), query
+        return self.verifier.verify(token, keys, seen_as=header), query
 
     async def use_once(self, verified: VerifiedToken) -> None:
         """A query-string token is single-use: its `jti` is remembered until it expires."""
         if not await self.store.remember("j:" + verified.jti, verified.expires_at + LEEWAY):
             raise AuthFailure("replayed", "this access_token was already used: mint a fresh one per connection")
 
-    async def signature(self, scope: Scope, headers: dict[bytes, bytes], verified: VerifiedToken, body: bytes) -> str:
+    async def signature(self, scope: Scope, headers: dict[bytes, bytes], verified: VerifiedToken, body: bytes) -> bytes:
         """The request's nonce, once its signature holds and it was not seen before."""
         nonce, timestamp = self._check_signature(scope, headers, verified, body)
-        store, key, until = self.store, "n:" + nonce, int(timestamp) + signing.WINDOW
+        store, key, until = self.store, "n:" + nonce.decode(), int(timestamp) + signing.WINDOW
         # The memory store answers without a coroutine: this runs on every request.
         fresh = (
             store.remember_now(key, until) if isinstance(store, MemoryReplayStore) else await store.remember(key, until)
@@ -154,55 +164,68 @@ class AuthGate:
 
     def _check_signature(
         self, scope: Scope, headers: dict[bytes, bytes], verified: VerifiedToken, body: bytes
-    ) -> tuple[str, str]:
-        """(nonce, timestamp) once the signature holds; else `AuthFailure`."""
-        kid, timestamp = _text(headers.get(_KEY_ID)), _text(headers.get(_TIMESTAMP))
-        nonce, presented = _text(headers.get(_NONCE)), _text(headers.get(_SIGNATURE))
+    ) -> tuple[bytes, bytes]:
+        """(nonce, timestamp) once the signature holds; else `AuthFailure`.
+
+        Checked on the headers' bytes as sent, in DESIGN §10's order; the
+        usual request (its key id the token's) takes the shortest way."""
+        kid, timestamp = headers.get(_KEY_ID), headers.get(_TIMESTAMP)
+        nonce, presented = headers.get(_NONCE), headers.get(_SIGNATURE)
         if kid is None and timestamp is None and nonce is None and presented is None:
             raise AuthFailure(
                 "missing_signature",
                 "signed requests carry X-Tekton-Key-Id, X-Tekton-Timestamp, X-Tekton-Nonce and X-Signature",
             )
+        key = verified.key
         if (
-            kid is None
+            kid != key.kid_bytes
             or timestamp is None
             or nonce is None
             or presented is None
-            or not _well_formed(kid, verified.key.kid, timestamp, nonce)
+            or len(timestamp) > 12
+            or not timestamp.isdigit()
+            or _NONCE_FORM.fullmatch(nonce) is None
         ):
-            problems = [
-                name
-                for name, value, pattern in (
-                    (signing.KEY_ID_HEADER, kid, KEY_ID),
-                    (signing.TIMESTAMP_HEADER, timestamp, signing.TIMESTAMP),
-                    (signing.NONCE_HEADER, nonce, signing.NONCE),
-                    (signing.SIGNATURE_HEADER, presented, signing.SIGNATURE),
-                )
-                if value is None or not pattern.fullmatch(value)
-            ]
-            raise AuthFailure("bad_signature", f"missing or malformed: {', '.join(problems)}")
-        policy = self.policy
-        if kid != verified.key.kid:
-            if policy.keys is None or policy.keys.get(kid) is None:
-                raise AuthFailure("unknown_key", f"key id {kid!r} is not among this component's keys")
-            raise AuthFailure("bad_signature", "X-Tekton-Key-Id must name the key that signed the token")
+            self._refuse_headers(kid, timestamp, nonce, presented, key.kid)
         skew = int(timestamp) - time.time()
         if abs(skew) > signing.WINDOW:
             raise AuthFailure(
                 "stale_timestamp",
                 f"X-Tekton-Timestamp is {abs(skew):.0f} s from this server's clock (at most {signing.WINDOW} s)",
             )
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
-        target = (raw_path + b"?" + query if query else raw_path).decode("utf-8", "replace")
+        if query:
+            target += b"?" + query
         canonical = signing.request_canonical(
-            scope["method"], target, policy.audience, timestamp, nonce, signing.body_hash(body)
+            scope["method"].encode(), target, self.policy.audience_bytes, timestamp, nonce, signing.body_hash(body)
         )
-        if not signing.matches(verified.key, canonical, presented):
-            if not signing.SIGNATURE.fullmatch(presented):
+        if not signing.matches(key, canonical, presented):
+            if not _SIGNATURE_FORM.fullmatch(presented):
                 raise AuthFailure("bad_signature", f"missing or malformed: {signing.SIGNATURE_HEADER}")
             raise AuthFailure("bad_signature", "X-Signature does not match this request (method, path, body, ...)")
         return nonce, timestamp
+
+    def _refuse_headers(
+        self, kid: bytes | None, timestamp: bytes | None, nonce: bytes | None, presented: bytes | None, token_kid: str
+    ) -> NoReturn:
+        """The refusal for signature headers that are missing, malformed, or name another key than the token's."""
+        fields = (
+            (signing.KEY_ID_HEADER, kid, KEY_ID),
+            (signing.TIMESTAMP_HEADER, timestamp, signing.TIMESTAMP),
+            (signing.NONCE_HEADER, nonce, signing.NONCE),
+            (signing.SIGNATURE_HEADER, presented, signing.SIGNATURE),
+        )
+        problems = [name for name, value, pattern in fields if value is None or not pattern.fullmatch(_text(value))]
+        if problems:
+            raise AuthFailure("bad_signature", f"missing or malformed: {', '.join(problems)}")
+        kid_text = _text(kid)
+        if kid_text != token_kid:
+            keys = self.policy.keys
+            if keys is None or keys.get(kid_text) is None:
+                raise AuthFailure("unknown_key", f"key id {kid_text!r} is not among this component's keys")
+            raise AuthFailure("bad_signature", "X-Tekton-Key-Id must name the key that signed the token")
+        raise AuthFailure("bad_signature", "malformed signature headers")  # not reached: the caller found a fault
 
     async def refuse(self, scope: Scope, send: Send, failure: AuthFailure) -> None:
         AUTH_FAILURES.labels(failure.reason).inc()
@@ -250,22 +273,8 @@ class AuthGate:
         return {**scope, "query_string": query} if query is not None else scope
 
 
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("latin-1")
-
-
-def _well_formed(kid: str, token_kid: str, timestamp: str, nonce: str) -> bool:
-    """Three headers' full matches, cheapest first (the token's own key id is valid by construction).
-
-    `X-Signature` is left to the comparison: only a well-formed one can match,
-    and a mismatch is then told apart from a malformed one for its message."""
-    return (
-        (kid == token_kid or KEY_ID.fullmatch(kid) is not None)
-        and len(timestamp) <= 12
-        and timestamp.isascii()
-        and timestamp.isdigit()
-        and signing.NONCE.fullmatch(nonce) is not None
-    )
+def _text(value: bytes | None) -> str:
+    return "" if value is None else value.decode("latin-1")
 
 
 def is_event_stream(start: Message) -> bool:
@@ -275,9 +284,9 @@ def is_event_stream(start: Message) -> bool:
     return False
 
 
-def sign_answer(start: Message, body: bytes, verified: VerifiedToken, nonce: str) -> None:
+def sign_answer(start: Message, body: bytes, verified: VerifiedToken, nonce: bytes) -> None:
     """Adds the answer's signature headers to its (held) start message, once the whole body is known.
 
     The start's `headers` must be a list of the caller's own (`RequestMiddleware` builds one)."""
     timestamp, signature = signing.response_signature(verified.key, start["status"], nonce, body)
-    start["headers"] += ((b"x-tekton-timestamp", timestamp.encode()), (b"x-signature", signature.encode()))
+    start["headers"] += ((b"x-tekton-timestamp", timestamp), (b"x-signature", signature))

@@ -107,7 +107,7 @@ class RequestMiddleware:
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         status = 0
         # A signed request's answer is signed: its start is held until the whole body is known.
-        signer: tuple[VerifiedToken, str] | None = None
+        signer: tuple[VerifiedToken, bytes] | None = None
         held: Message | None = None
         pieces: list[bytes] = []
 
@@ -158,7 +158,7 @@ class RequestMiddleware:
 
     async def _admit(
         self, scope: Scope, receive: Receive, headers: dict[bytes, bytes], reply: Send, protected: bool
-    ) -> tuple[Scope, Receive, tuple[VerifiedToken, str] | None] | None:
+    ) -> tuple[Scope, Receive, tuple[VerifiedToken, bytes] | None] | None:
         """What the app gets (scope, receive, the signer of its answer), or None once the request is answered."""
         gate = self.gate
         try:

@@ -55,6 +55,10 @@ class AuthKey:
     secret: Secret
 
     @functools.cached_property
+    def kid_bytes(self) -> bytes:
+        return self.kid.encode()
+
+    @functools.cached_property
     def secret_bytes(self) -> bytes:
         return self.secret.get_secret_value().encode()
 

@@ -7,6 +7,7 @@ bound to any other address it refuses to start unless `<NAME>_AUTH_REQUIRED=fals
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,10 @@ class AuthPolicy:
     @property
     def enabled(self) -> bool:
         return self.keys is not None
+
+    @functools.cached_property
+    def audience_bytes(self) -> bytes:
+        return self.audience.encode()
 
 
 def origin_of(url: str) -> str:

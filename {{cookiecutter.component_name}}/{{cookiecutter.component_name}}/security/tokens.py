@@ -75,10 +75,7 @@ class TokenMinter:
 class VerifiedToken:
     key: AuthKey
     claims: dict[str, Any]
-
-    @property
-    def expires_at(self) -> float:
-        return float(self.claims["exp"])
+    expires_at: float  # claims["exp"], read on every request
 
     @property
     def jti(self) -> str:
@@ -90,24 +87,30 @@ def _printable(value: object) -> str:
 
 
 class TokenVerifier:
-    """Checks tokens for one audience; a token seen before skips the decoding (its expiry is checked every time)."""
+    """Checks tokens for one audience. A token seen before skips the decoding: it is known by the
+    header it came in, as sent, and its expiry and key are checked every time."""
 
     def __init__(self, audience: str, cache_size: int = 4096) -> None:
         self.audience = audience
         self.cache_size = cache_size
-        self._verified: dict[str, VerifiedToken] = {}
+        self._verified: dict[bytes, VerifiedToken] = {}
 
-    def verify(self, token: str, keys: KeyRing) -> VerifiedToken:
-        now = time.time()
-        known = self._verified.get(token)
-        if known is not None and keys.get(known.key.kid) is known.key:  # still held (rotation)
-            if known.expires_at + LEEWAY < now:
-                raise AuthFailure("expired", "the token has expired: mint a new one")
-            return known
+    def known(self, seen_as: bytes, keys: KeyRing) -> VerifiedToken | None:
+        """The token verified before in this header value, while its key is still held (rotation)."""
+        known = self._verified.get(seen_as)
+        if known is None or keys.get(known.key.kid) is not known.key:
+            return None
+        if known.expires_at + LEEWAY < time.time():
+            raise AuthFailure("expired", "the token has expired: mint a new one")
+        return known
+
+    def verify(self, token: str, keys: KeyRing, seen_as: bytes | None = None) -> VerifiedToken:
+        """Decodes and checks `token`; `seen_as`, the header value it came in, lets `known` find it again."""
         verified = self._decode(token, keys)
-        if len(self._verified) >= self.cache_size:
-            self._verified.clear()
-        self._verified[token] = verified
+        if seen_as is not None:
+            if len(self._verified) >= self.cache_size:
+                self._verified.clear()
+            self._verified[seen_as] = verified
         return verified
 
     def _decode(self, token: str, keys: KeyRing) -> VerifiedToken:
@@ -142,7 +145,7 @@ class TokenVerifier:
         lifetime = claims["exp"] - claims["iat"]
         if not isinstance(lifetime, int | float) or lifetime > MAX_LIFETIME:
             raise AuthFailure("bad_token", f"the token lives longer than {MAX_LIFETIME} s (exp - iat)")
-        return VerifiedToken(key, claims)
+        return VerifiedToken(key, claims, float(claims["exp"]))
 
 
 def _audience(token: str, jwt: ModuleType) -> str:
