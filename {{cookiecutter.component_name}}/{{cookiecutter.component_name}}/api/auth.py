@@ -14,7 +14,6 @@ import logging
 import re
 import time
 from types import TracebackType
-from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode
 
 from prometheus_client import Counter
@@ -151,34 +150,15 @@ class AuthGate:
             raise AuthFailure("replayed", "this access_token was already used: mint a fresh one per connection")
 
     async def signature(self, scope: Scope, headers: dict[bytes, bytes], verified: VerifiedToken, body: bytes) -> bytes:
-        """The request's nonce, once its signature holds and it was not seen before."""
-        nonce, timestamp = self._check_signature(scope, headers, verified, body)
-        store, key, until = self.store, "n:" + nonce.decode(), int(timestamp) + signing.WINDOW
-        # The memory store answers without a coroutine: this runs on every request.
-        fresh = (
-            store.remember_now(key, until) if isinstance(store, MemoryReplayStore) else await store.remember(key, until)
-        )
-        if not fresh:
-            raise AuthFailure("replayed", "this request (its X-Tekton-Nonce) was already received")
-        return nonce
+        """The request's nonce, once its signature holds and it was not seen before.
 
-    def _check_signature(
-        self, scope: Scope, headers: dict[bytes, bytes], verified: VerifiedToken, body: bytes
-    ) -> tuple[bytes, bytes]:
-        """(nonce, timestamp) once the signature holds; else `AuthFailure`.
-
-        Checked on the headers' bytes as sent, in DESIGN §10's order; the
-        usual request (its key id the token's) takes the shortest way."""
-        kid, timestamp = headers.get(_KEY_ID), headers.get(_TIMESTAMP)
-        nonce, presented = headers.get(_NONCE), headers.get(_SIGNATURE)
-        if kid is None and timestamp is None and nonce is None and presented is None:
-            raise AuthFailure(
-                "missing_signature",
-                "signed requests carry X-Tekton-Key-Id, X-Tekton-Timestamp, X-Tekton-Nonce and X-Signature",
-            )
+        Checked on the headers' bytes as sent. The usual request (well-formed
+        headers naming the token's key) goes the shortest way; for any other,
+        `_header_refusal` finds what is wrong in DESIGN §10's order."""
         key = verified.key
+        timestamp, nonce, presented = headers.get(_TIMESTAMP), headers.get(_NONCE), headers.get(_SIGNATURE)
         if (
-            kid != key.kid_bytes
+            headers.get(_KEY_ID) != key.kid_bytes
             or timestamp is None
             or nonce is None
             or presented is None
@@ -186,8 +166,9 @@ class AuthGate:
             or not timestamp.isdigit()
             or _NONCE_FORM.fullmatch(nonce) is None
         ):
-            self._refuse_headers(kid, timestamp, nonce, presented, key.kid)
-        skew = int(timestamp) - time.time()
+            raise self._header_refusal(headers)
+        stamp = int(timestamp)
+        skew = stamp - time.time()
         if abs(skew) > signing.WINDOW:
             raise AuthFailure(
                 "stale_timestamp",
@@ -204,28 +185,39 @@ class AuthGate:
             if not _SIGNATURE_FORM.fullmatch(presented):
                 raise AuthFailure("bad_signature", f"missing or malformed: {signing.SIGNATURE_HEADER}")
             raise AuthFailure("bad_signature", "X-Signature does not match this request (method, path, body, ...)")
-        return nonce, timestamp
-
-    def _refuse_headers(
-        self, kid: bytes | None, timestamp: bytes | None, nonce: bytes | None, presented: bytes | None, token_kid: str
-    ) -> NoReturn:
-        """The refusal for signature headers that are missing, malformed, or name another key than the token's."""
-        fields = (
-            (signing.KEY_ID_HEADER, kid, KEY_ID),
-            (signing.TIMESTAMP_HEADER, timestamp, signing.TIMESTAMP),
-            (signing.NONCE_HEADER, nonce, signing.NONCE),
-            (signing.SIGNATURE_HEADER, presented, signing.SIGNATURE),
+        store, seen_key, until = self.store, "n:" + nonce.decode(), stamp + signing.WINDOW
+        # The memory store answers without a coroutine: this runs on every request.
+        fresh = (
+            store.remember_now(seen_key, until)
+            if isinstance(store, MemoryReplayStore)
+            else await store.remember(seen_key, until)
         )
-        problems = [name for name, value, pattern in fields if value is None or not pattern.fullmatch(_text(value))]
+        if not fresh:
+            raise AuthFailure("replayed", "this request (its X-Tekton-Nonce) was already received")
+        return nonce
+
+    def _header_refusal(self, headers: dict[bytes, bytes]) -> AuthFailure:
+        """Why signature headers that `signature` turned away are refused: missing, malformed, or naming
+        another key than the token's."""
+        fields = [
+            (signing.KEY_ID_HEADER, headers.get(_KEY_ID), KEY_ID),
+            (signing.TIMESTAMP_HEADER, headers.get(_TIMESTAMP), signing.TIMESTAMP),
+            (signing.NONCE_HEADER, headers.get(_NONCE), signing.NONCE),
+            (signing.SIGNATURE_HEADER, headers.get(_SIGNATURE), signing.SIGNATURE),
+        ]
+        if all(value is None for _, value, _ in fields):
+            return AuthFailure(
+                "missing_signature",
+                "signed requests carry X-Tekton-Key-Id, X-Tekton-Timestamp, X-Tekton-Nonce and X-Signature",
+            )
+        problems = [name for name, value, form in fields if value is None or not form.fullmatch(_text(value))]
         if problems:
-            raise AuthFailure("bad_signature", f"missing or malformed: {', '.join(problems)}")
-        kid_text = _text(kid)
-        if kid_text != token_kid:
-            keys = self.policy.keys
-            if keys is None or keys.get(kid_text) is None:
-                raise AuthFailure("unknown_key", f"key id {kid_text!r} is not among this component's keys")
-            raise AuthFailure("bad_signature", "X-Tekton-Key-Id must name the key that signed the token")
-        raise AuthFailure("bad_signature", "malformed signature headers")  # not reached: the caller found a fault
+            return AuthFailure("bad_signature", f"missing or malformed: {', '.join(problems)}")
+        kid = _text(headers.get(_KEY_ID))
+        keys = self.policy.keys
+        if keys is None or keys.get(kid) is None:
+            return AuthFailure("unknown_key", f"key id {kid!r} is not among this component's keys")
+        return AuthFailure("bad_signature", "X-Tekton-Key-Id must name the key that signed the token")
 
     async def refuse(self, scope: Scope, send: Send, failure: AuthFailure) -> None:
         AUTH_FAILURES.labels(failure.reason).inc()
