@@ -242,6 +242,21 @@ async def test_the_signature_key_id_must_be_the_tokens(http: httpx.AsyncClient) 
     refused(await http.post("/api/v1/process", content=body, headers=malformed), "bad_signature")
 
 
+async def test_the_signature_must_name_the_tokens_key_even_when_both_are_held(make_settings: SettingsFactory) -> None:
+    second = Key("second")
+    app = create_app(make_settings(auth_keys=keys_value(KEY, second), auth_replay_cache_size=1000))
+    body = json_body({"input": 1})
+    # Signed with KEY, token from KEY, but the key id header names the other key this component holds.
+    headers = signed_headers(KEY, "POST", "/api/v1/process", body, NAME, kid=second.kid)
+    with running_server(app) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=15.0) as http:
+            response = await http.post("/api/v1/process", content=body, headers=headers)
+            refused(response, "bad_signature")
+            assert "must name the key that signed the token" in response.json()["message"]
+            good = signed_headers(second, "POST", "/api/v1/process", body, NAME)
+            assert (await http.post("/api/v1/process", content=body, headers=good)).status_code == 200
+
+
 async def test_an_alg_none_or_other_algorithm_token_is_a_bad_token(http: httpx.AsyncClient) -> None:
     unsigned = jwt.encode(
         {"iss": "x", "aud": NAME, "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j" * 16},
