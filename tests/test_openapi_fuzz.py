@@ -1,6 +1,6 @@
 """The generated project's OpenAPI conformance test, run long: at least 1,000 schemathesis cases.
 
-The generated suite runs about 25 examples per operation to stay fast; here
+The generated suite runs about 10 examples per operation to stay fast; here
 the same test (`tests/test_openapi.py` of a bake) runs with more, so a rare
 undocumented answer or a 5xx has more chances to show.
 """

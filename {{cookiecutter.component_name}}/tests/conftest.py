@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import compileall
+import contextlib
 import gc
 import itertools
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +19,7 @@ from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.settings import Settings, load_settings
 
 from .support.event_clients import DEADLINE
+from .support.forkserver import SHARED_SERVER, shared_server, shared_server_variable
 from .support.servers import running_server
 
 
@@ -29,8 +34,27 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 3 * (os.cpu_count() or 1)
 
 
+# What the process that starts the xdist workers keeps running for them, until the run ends.
+for_the_workers = contextlib.ExitStack()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "long: takes seconds (several processes, real outages): started first")
+    if config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput"):
+        # The process that starts the xdist workers, before it starts them. Where PYTHONDONTWRITEBYTECODE
+        # is set (CI, many containers) each worker and each component process would compile the package
+        # again (`make install` compiles the dependencies): compiled once, here.
+        tests = Path(__file__).resolve().parent
+        for modules in (tests.parent / "{{ cookiecutter.component_name }}", tests / "support"):
+            compileall.compile_dir(modules, quiet=2)  # a module that does not compile fails where imported
+        directory = for_the_workers.enter_context(tempfile.TemporaryDirectory(prefix="forkserver-"))
+        address = for_the_workers.enter_context(shared_server(Path(directory)))
+        environment = for_the_workers.enter_context(pytest.MonkeyPatch.context())
+        environment.setenv(SHARED_SERVER, shared_server_variable(address))  # the workers inherit it
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for_the_workers.close()
 
 
 @pytest.hookimpl(trylast=True)  # after `-k`/`-m` deselected what does not run

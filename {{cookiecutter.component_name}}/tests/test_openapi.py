@@ -1,6 +1,6 @@
 """The OpenAPI document says what the code does: schemathesis, in process, against the app.
 
-About 25 generated requests per operation (streaming operations excluded:
+About 10 generated requests per operation (streaming operations excluded:
 they never end), each checked for a 5xx and for a response, status code or
 content type the document does not promise. It runs twice: auth off, and auth on
 (`TEKTON_AUTH_KEYS` set, every case signed per DESIGN §10, and none refused).
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # is first imported from: a test's scratch directory here, so the cache would be lost.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(__file__).resolve().parents[1] / ".hypothesis"))
 
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))  # per operation
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))  # per operation
 # Streaming responses (SSE, live figures) never end: they have tests of their own.
 STREAMING = r"^/(events|api/v1/metrics/stream)$"
 # One operation serves every action, and each action's params have their own schema, published where
@@ -130,6 +130,7 @@ def test_every_operation_answers_as_documented(api_schema: Any, request_auth: Re
         assert accepted - OPEN_OPERATIONS, f"no protected operation answered 2xx: {statuses}"
 
 
+@pytest.mark.long  # not long itself: on the worker that runs the two above, which has schemathesis loaded
 def test_auth_on_refuses_an_unsigned_request(make_settings: SettingsFactory) -> None:
     """The auth-on run above means something: the same app refuses the same call without a signature."""
     import schemathesis

@@ -10,7 +10,7 @@ import pytest
 
 from {{ cookiecutter.component_name }}.settings import Settings, SettingsError, env_name, load_settings
 
-from .support.forkserver import run_python
+from .support.forkserver import run_python, startup_key
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"
@@ -107,9 +107,10 @@ def test_invalid_shared_variable_is_named_as_is(monkeypatch: pytest.MonkeyPatch)
         load_settings()
 
 
-@pytest.mark.long
 def test_python_m_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
-    env = {"PATH": "", f"{PREFIX}PORT": "70000", "PYTHONPATH": str(PROJECT)}
+    # Nothing else of this run's environment but the interpreter's own start-up variables (PYTHON*,
+    # locale), so that the fork server already running serves the launch instead of a new one.
+    env = {**dict(startup_key(os.environ)), "PATH": "", f"{PREFIX}PORT": "70000", "PYTHONPATH": str(PROJECT)}
     result = run_python(["-m", PACKAGE], env=env, timeout=60)
     assert result.returncode == 2
     assert f"{PREFIX}PORT=70000" in result.stderr.replace("'", "")

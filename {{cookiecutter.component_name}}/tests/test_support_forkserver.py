@@ -7,9 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from .support.forkserver import popen_python, run_python
+from .support.forkserver import ForkServer, popen_python, run_python, shared_server
 from .support.waiting import eventually
 
 PROBE = """
@@ -42,3 +43,25 @@ def test_a_signal_ends_a_forked_process_as_it_ends_a_started_one(tmp_path: Path)
     assert child.poll() is None
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=10) == -signal.SIGTERM  # as `subprocess.Popen` reports it
+
+
+def test_a_shared_server_answers_each_connection_and_ends_what_a_closed_one_started(tmp_path: Path) -> None:
+    """The one server the xdist workers share: each worker hears of its own children only, and a
+    worker that goes away takes its children with it, as with a server of its own."""
+    (tmp_path / "waiter.py").write_text("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    (tmp_path / "quick.py").write_text("raise SystemExit(5)\n")
+    env, cwd = dict(os.environ), str(tmp_path)
+    waiter_log, quick_log = str(tmp_path / "waiter.log"), str(tmp_path / "quick.log")
+    # A socket's path must be short (108 bytes): not under a test's scratch directory.
+    with tempfile.TemporaryDirectory(prefix="forkserver-") as directory, shared_server(Path(directory)) as address:
+        one, two = ForkServer(address=address), ForkServer(address=address)
+        try:
+            waiter = one.spawn(["-m", "waiter"], env, cwd, waiter_log, waiter_log)
+            quick = two.spawn(["-m", "quick"], env, cwd, quick_log, quick_log)
+            assert quick.wait(timeout=10) == 5
+            eventually(lambda: "ready" in Path(waiter_log).read_text(), what="the waiter runs")
+            assert waiter.poll() is None
+        finally:
+            one.close()  # as a worker that exits
+        eventually(lambda: not Path(f"/proc/{waiter.pid}").exists(), what="the closed connection's child is gone")
+        two.close()
