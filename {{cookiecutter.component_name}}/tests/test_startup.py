@@ -3,17 +3,24 @@
 `python -m <package>` pauses the cyclic garbage collector while it imports
 and builds the app, then freezes what it built and serves with the collector
 on; the Hermes client loads httpx at its first call (in a thread), not when
-the component starts. Each check runs in a fresh interpreter: this one (and
-the fork server) has long loaded everything.
+the component starts, and the registrar's first attempt waits a moment so the
+server's first answers go first. Each check of what is imported runs in a
+fresh interpreter: this one (and the fork server) has long loaded everything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+
+from {{ cookiecutter.component_name }}.hermes.registrar import FIRST_ATTEMPT_AFTER, Registrar
+from {{ cookiecutter.component_name }}.settings import Settings
 
 from .support.servers import free_port
 
@@ -146,3 +153,41 @@ def test_the_app_starts_without_the_http_client_stack(tmp_path: Path) -> None:
         **{f"{PREFIX}_HERMES_ENABLED": "false"},
     )
     assert lines[-1] == "started, httpx loaded: False"
+
+
+async def registrar_plan(settings: Settings) -> tuple[str, float | None, bool]:
+    """(state, seconds until the next attempt as /health shows it, httpx loaded) just after `start()`."""
+    built: list[bool] = []
+
+    def endpoints() -> list[dict[str, object]]:
+        built.append(True)
+        return []
+
+    async with Registrar(settings, endpoints=endpoints) as registrar:
+        await asyncio.sleep(0)  # the registration loop's first turn
+        detail = registrar.report().detail
+        planned = detail["next_attempt"]
+        ahead = (datetime.fromisoformat(str(planned)) - datetime.now(UTC)).total_seconds() if planned else None
+        return str(detail["state"]), ahead, bool(built)
+
+
+async def test_the_first_registration_attempt_leaves_the_first_answers_to_the_server(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Registering builds the OpenAPI document and loads httpx, CPU work that would compete with the
+    server's first answers: the first attempt is planned a moment after start-up, not run at once."""
+    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    settings = make_settings(hermes_enabled="true", hermes_url=nothing_listens, event_bus="memory")
+    state, ahead, built = await registrar_plan(settings)
+    assert (state, built) == ("starting", False)
+    assert ahead is not None and 0 < ahead <= FIRST_ATTEMPT_AFTER
+
+
+async def test_a_required_hermes_is_tried_at_once(make_settings: Callable[..., Settings]) -> None:
+    """Start-up waits for a required Hermes: there a pause would only make it longer."""
+    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    settings = make_settings(
+        hermes_enabled="true", hermes_required="true", hermes_url=nothing_listens, event_bus="memory"
+    )
+    state, ahead, _ = await registrar_plan(settings)
+    assert (state, ahead) == ("starting", None)  # attempting already: no attempt planned for later

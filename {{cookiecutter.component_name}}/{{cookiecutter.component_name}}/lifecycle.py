@@ -6,11 +6,10 @@ from __future__ import annotations
 import atexit
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 
 class StartupRefused(Exception):
@@ -30,24 +29,25 @@ def refuse_at_exit(message: str) -> None:
 DependencyStatus = Literal["healthy", "degraded", "unhealthy", "unknown", "disabled"]
 
 
-@dataclass(frozen=True)
-class DependencyReport:
+class DependencyReport(NamedTuple):  # immutable, and cheaper to define at import than a dataclass
     name: str
     status: DependencyStatus
     required: bool = False
-    detail: dict[str, object] = field(default_factory=dict)
+    detail: Mapping[str, object] = {}  # read, never changed: one empty default serves every report
 
 
-@dataclass
 class Lifecycle:
-    started_monotonic: float = field(default_factory=time.monotonic)
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    shutting_down: bool = False
-    # Why startup was refused (see `StartupRefused`), once it has been.
-    refusal: str | None = None
-    probes: dict[str, Callable[[], DependencyReport]] = field(default_factory=dict)
-    # Long-lived resources, closed in reverse order once shutdown has begun.
-    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
+    """One per app, made as it is built (a plain class: nothing compares or prints it)."""
+
+    def __init__(self) -> None:
+        self.started_monotonic = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.shutting_down = False
+        # Why startup was refused (see `StartupRefused`), once it has been.
+        self.refusal: str | None = None
+        self.probes: dict[str, Callable[[], DependencyReport]] = {}
+        # Long-lived resources, closed in reverse order once shutdown has begun.
+        self.resources = AsyncExitStack()
 
     @property
     def uptime(self) -> float:

@@ -25,9 +25,8 @@ import functools
 import json
 import signal
 import threading
-from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 import uvicorn
 
@@ -41,8 +40,7 @@ except ImportError:  # httptools not installed: h11 only
     HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 
-@dataclass(frozen=True)
-class HeadLimits:
+class HeadLimits(NamedTuple):  # an immutable record; a tuple is cheaper to define at import than a dataclass
     """What a request's line and headers may cost before the app sees them."""
 
     max_bytes: int = 16 * 1024

@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     # Authentication (issue 9, DESIGN §10; see security/): keys are Tekton-wide, the rest is ours.
     auth_keys: SecretStr | None = Field(None, validation_alias=_shared("TEKTON_AUTH_KEYS"))  # kid=secret,...
     auth_required: bool | None = None  # unset: required unless bound to loopback
-    auth_open_paths: CommaList = Field(default_factory=list)  # exact paths open without a token, besides §10's
-    ws_allowed_origins: CommaList = Field(default_factory=list)  # /ws Origins allowed besides our own
+    auth_open_paths: CommaList = []  # exact paths open without a token, besides §10's
+    ws_allowed_origins: CommaList = []  # /ws Origins allowed besides our own
     auth_replay_cache_size: int = Field(200_000, ge=1)  # nonces remembered at once (300 s each); full -> 503
 
     @field_validator("auth_open_paths", "ws_allowed_origins", mode="before")

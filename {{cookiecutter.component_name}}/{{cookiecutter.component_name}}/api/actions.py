@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ..actions import REGISTRY, Action, ActionInputError, Idempotency, IdempotencyConflict
 from ..service import ProcessingError
@@ -35,9 +35,11 @@ def _results(request: Request) -> Idempotency:
 
 
 class ActionCall(BaseModel):
+    # Plain `{}` defaults: pydantic copies them for each instance. A `default_factory=dict` would make
+    # pydantic parse `dict`'s signature, which compiles the tokenizer's regular expressions at start-up.
     action: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = {}
+    context: dict[str, Any] = {}
 
 
 class Capabilities(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -68,7 +69,7 @@ def overall_status(reports: list[DependencyReport]) -> HealthStatus:
 _redacted = functools.lru_cache(maxsize=16)(redact_url)
 
 
-def _shown(detail: dict[str, object]) -> dict[str, object]:
+def _shown(detail: Mapping[str, object]) -> dict[str, object]:
     """A probe's detail as shown to anyone: no URL with its password."""
     return {
         key: _redacted(value) if "url" in key and isinstance(value, str) else value for key, value in detail.items()

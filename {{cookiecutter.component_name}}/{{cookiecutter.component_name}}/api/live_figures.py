@@ -79,7 +79,7 @@ class LiveFigures:
 
 class MetricsStreamRequest(BaseModel):
     components: list[str] = Field(
-        default_factory=list,
+        [],  # copied per instance; a `default_factory=list` costs start-up time (see api/actions.py)
         description="Components asked about; this one streams only its own figures and says which it does not serve",
     )
     metrics: list[str] = Field(default_factory=lambda: list(FIGURES), description=f"Any of {', '.join(FIGURES)}")

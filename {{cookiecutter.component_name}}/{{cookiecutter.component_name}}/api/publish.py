@@ -25,7 +25,7 @@ class PublishRequest(BaseModel):
         # In the schema only: the validator below gives the clearer message.
         json_schema_extra={"pattern": EVENT_TYPE_PATTERN, "maxLength": MAX_TYPE_LENGTH},
     )
-    data: dict[str, Any] = Field(default_factory=dict, description="The event's payload")
+    data: dict[str, Any] = Field({}, description="The event's payload")  # copied per instance (api/actions.py)
 
     @field_validator("type")
     @classmethod

@@ -53,6 +53,10 @@ HEARTBEATS = Counter("hermes_heartbeats", "Heartbeats sent to Hermes, by result"
 REGISTERED = Gauge("hermes_registered", "1 while this component is registered with Hermes, else 0")
 
 FIRST_RETRY = 0.5  # seconds
+# The first attempt builds the OpenAPI document and loads httpx (in threads, about 0.1 s of CPU that
+# holds the interpreter's lock): it waits this long, so the server's first answers (probes) go first.
+# Not when start-up waits for Hermes (`<NAME>_HERMES_REQUIRED`): there it would only delay it.
+FIRST_ATTEMPT_AFTER = 0.25  # seconds
 
 
 class HermesRequiredError(RuntimeError):
@@ -156,7 +160,8 @@ class Registrar:
             return
         if self._calls is None:
             self._calls = AsyncHermesCalls(self.hermes_url, timeout=self.settings.hermes_timeout)
-        self._due = {"lease": time.monotonic()} if self._lease is not None else {"register": time.monotonic()}
+        first = time.monotonic() + (0.0 if self.settings.hermes_required else FIRST_ATTEMPT_AFTER)
+        self._due = {"lease": first} if self._lease is not None else {"register": first}
         self._task = asyncio.create_task(self._run(), name="hermes-registrar")
 
     async def stop(self) -> None:
