@@ -15,13 +15,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from {{ cookiecutter.component_name }}.hermes.registrar import FIRST_ATTEMPT_AFTER, Registrar
 from {{ cookiecutter.component_name }}.settings import Settings
 
+from .conftest import SettingsFactory
 from .support.servers import free_port
 
 PACKAGE = "{{ cookiecutter.component_name }}"
@@ -172,7 +172,7 @@ async def registrar_plan(settings: Settings) -> tuple[str, float | None, bool]:
 
 
 async def test_the_first_registration_attempt_leaves_the_first_answers_to_the_server(
-    make_settings: Callable[..., Settings],
+    make_settings: SettingsFactory,
 ) -> None:
     """Registering builds the OpenAPI document and loads httpx, CPU work that would compete with the
     server's first answers: the first attempt is planned a moment after start-up, not run at once."""
@@ -183,7 +183,7 @@ async def test_the_first_registration_attempt_leaves_the_first_answers_to_the_se
     assert ahead is not None and 0 < ahead <= FIRST_ATTEMPT_AFTER
 
 
-async def test_a_required_hermes_is_tried_at_once(make_settings: Callable[..., Settings]) -> None:
+async def test_a_required_hermes_is_tried_at_once(make_settings: SettingsFactory) -> None:
     """Start-up waits for a required Hermes: there a pause would only make it longer."""
     nothing_listens = f"http://127.0.0.1:{free_port()}"
     settings = make_settings(
