@@ -135,8 +135,9 @@ def test_start_up_registers_every_metric_the_package_defines(tmp_path: Path) -> 
     assert defined - started == set()
 
 
-def test_the_app_starts_without_the_http_client_stack(tmp_path: Path) -> None:
-    """Start-up leaves httpx to the first call out (to Hermes, or to a peer through `Peers`)."""
+def test_the_app_starts_and_stops_without_the_http_client_stack(tmp_path: Path) -> None:
+    """Start-up leaves httpx to the first call out (to Hermes, or to a peer through `Peers`), and a
+    component that never called out does not load it to close pools it never opened."""
     lines = run_fresh(
         f"""
         import asyncio, sys
@@ -146,13 +147,14 @@ def test_the_app_starts_without_the_http_client_stack(tmp_path: Path) -> None:
             app = create_app()
             async with app.router.lifespan_context(app):
                 print("started, httpx loaded:", "httpx" in sys.modules)
+            print("stopped, httpx loaded:", "httpx" in sys.modules)
 
         asyncio.run(main())
         """,
         tmp_path,
         **{f"{PREFIX}_HERMES_ENABLED": "false"},
     )
-    assert lines[-1] == "started, httpx loaded: False"
+    assert lines[-2:] == ["started, httpx loaded: False", "stopped, httpx loaded: False"]
 
 
 async def registrar_plan(settings: Settings) -> tuple[str, float | None, bool]:

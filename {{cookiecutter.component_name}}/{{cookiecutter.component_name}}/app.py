@@ -11,6 +11,7 @@ streams, close clients.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,11 +45,14 @@ STARTUP_REFUSALS = (StartupRefused, SettingsError, HermesRequiredError)
 
 
 async def close_pools() -> None:
-    """The client package's pooled connections, closed. Imported here, at shutdown: the pools'
-    module loads httpx, which start-up leaves to whatever first calls out (see `hermes/calls.py`)."""
-    from .client import close_pools as close
+    """The client package's pooled connections and discovery clients, closed, if anything opened them.
 
-    await close()
+    Every one of them is made by a module that imports `client._discovery` first; the pools' module
+    loads httpx, which a component that never called out has not loaded and need not load to stop."""
+    if f"{__package__}.client._discovery" in sys.modules:
+        from .client import close_pools as close
+
+        await close()
 
 
 def include_flat(app: FastAPI, router: APIRouter) -> None:
