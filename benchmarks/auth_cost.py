@@ -21,7 +21,7 @@ median over rounds reported; the goal is >= 0.9x; server CPU per request is
 shown the same way. For context, a third row has the auth-off server sent one
 unsigned request over and over.
 
-Usage: python -m benchmarks.auth_cost [--seconds 4] [--rounds 5] [--connections 32]
+Usage: python -m benchmarks.auth_cost [--seconds 3] [--rounds 11] [--connections 32]
 """
 
 from __future__ import annotations
@@ -195,14 +195,14 @@ def ratios(results: Results, load: str) -> list[Ratio]:
 
 
 def comparisons(quick: bool) -> list[Ratio]:
-    seconds, rounds = (3, 2) if quick else (4, 5)
+    seconds, rounds = (3, 2) if quick else (3, 11)
     return ratios(measure(seconds, rounds, 32), f"wrk -t1 -c32, {rounds}x{seconds}s")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     if not shutil.which("wrk"):
