@@ -157,6 +157,38 @@ def test_the_app_starts_and_stops_without_the_http_client_stack(tmp_path: Path) 
     assert lines[-2:] == ["started, httpx loaded: False", "stopped, httpx loaded: False"]
 
 
+def test_building_the_app_leaves_pydantic_v1_unloaded_and_fastapi_still_refuses_v1_models(tmp_path: Path) -> None:
+    """FastAPI imports `pydantic.v1` only to refuse v1 models; `api/pydantic_v1_check.py` skips that
+    while no v1 model can exist, and leaves the refusal to FastAPI once `pydantic.v1` is loaded."""
+    lines = run_fresh(
+        f"""
+        import sys, warnings
+        from fastapi import FastAPI
+        from fastapi.exceptions import PydanticV1NotSupportedError
+        from {PACKAGE}.app import create_app
+
+        create_app()
+        print("built, pydantic.v1 loaded:", "pydantic.v1" in sys.modules)
+        warnings.simplefilter("ignore")
+        from pydantic import v1
+
+        class Old(v1.BaseModel):
+            name: str
+
+        try:
+
+            @FastAPI().post("/old")
+            def old(body: Old) -> None:
+                pass
+        except PydanticV1NotSupportedError:
+            print("a v1 model is refused")
+        """,
+        tmp_path,
+        **{f"{PREFIX}_HERMES_ENABLED": "false"},
+    )
+    assert lines == ["built, pydantic.v1 loaded: False", "a v1 model is refused"]
+
+
 async def registrar_plan(settings: Settings) -> tuple[str, float | None, bool]:
     """(state, seconds until the next attempt as /health shows it, httpx loaded) just after `start()`."""
     built: list[bool] = []

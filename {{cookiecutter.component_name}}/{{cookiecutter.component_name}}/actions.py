@@ -18,8 +18,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, NamedTuple, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
@@ -34,8 +33,7 @@ class ActionInputError(ValueError):
         self.missing = missing
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):  # immutable; a tuple is cheaper to define at import than a dataclass
     name: str
     function: Callable[..., Awaitable[Any]]
     description: str
@@ -113,13 +111,15 @@ class IdempotencyConflict(ValueError):
     """An idempotency key reused for different parameters."""
 
 
-@dataclass
 class Idempotency:
-    """Results of recent calls by key (per process): a repeat gets the first result, even while it runs."""
+    """Results of recent calls by key (per process): a repeat gets the first result, even while it runs.
 
-    ttl: float = 3600.0
-    capacity: int = 10_000
-    _entries: OrderedDict[str, tuple[float, str, asyncio.Future[Any]]] = field(default_factory=OrderedDict)
+    A plain class: nothing compares or prints it, and a dataclass costs start-up time to define."""
+
+    def __init__(self, ttl: float = 3600.0, capacity: int = 10_000) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[float, str, asyncio.Future[Any]]] = OrderedDict()
 
     async def run(self, key: str | None, params: Any, call: Callable[[], Awaitable[Any]]) -> Any:
         if key is None:

@@ -5,3 +5,5 @@
 errors, middleware, metrics), and `deps.py` every dependency a route can
 ask for.
 """
+
+from . import pydantic_v1_check  # noqa: F401  (before any route is declared: see its docstring)
