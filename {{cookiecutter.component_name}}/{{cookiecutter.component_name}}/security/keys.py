@@ -11,7 +11,6 @@ import functools
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from ..addresses import environment
@@ -49,41 +48,44 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True)
+# Plain classes with their derived values worked out at construction: defining a frozen dataclass
+# costs start-up several times what these cost, and the request path reads these attributes on every call.
 class AuthKey:
-    kid: str
-    secret: Secret
+    """A key id and its secret, with what signing with them needs."""
 
-    @functools.cached_property
-    def kid_bytes(self) -> bytes:
-        return self.kid.encode()
+    __slots__ = ("hmac_pads", "kid", "kid_bytes", "secret", "secret_bytes")
 
-    @functools.cached_property
-    def secret_bytes(self) -> bytes:
-        return self.secret.get_secret_value().encode()
-
-    @functools.cached_property
-    def hmac_pads(self) -> tuple[Any, Any]:
-        """SHA-256 states after the HMAC inner and outer pads: each signature then costs two copies."""
-        secret = self.secret_bytes if len(self.secret_bytes) <= 64 else hashlib.sha256(self.secret_bytes).digest()
-        block = secret.ljust(64, b"\0")
+    def __init__(self, kid: str, secret: Secret) -> None:
+        self.kid = kid
+        self.secret = secret
+        self.kid_bytes = kid.encode()
+        self.secret_bytes = secret.get_secret_value().encode()
+        # SHA-256 states after the HMAC inner and outer pads: each signature then costs two copies.
+        block = self.secret_bytes if len(self.secret_bytes) <= 64 else hashlib.sha256(self.secret_bytes).digest()
+        block = block.ljust(64, b"\0")
         inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
         outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
-        return inner, outer
+        self.hmac_pads: tuple[Any, Any] = (inner, outer)
+
+    def __repr__(self) -> str:
+        return f"AuthKey(kid={self.kid!r}, secret={self.secret!r})"
 
 
-@dataclass(frozen=True)
 class KeyRing:
-    keys: tuple[AuthKey, ...]
+    """The deployment's keys in order: the first signs, every one verifies (rotation)."""
+
+    __slots__ = ("_by_kid", "keys")
+
+    def __init__(self, keys: tuple[AuthKey, ...]) -> None:
+        self.keys = keys
+        self._by_kid = {key.kid: key for key in keys}
+
+    def __repr__(self) -> str:
+        return f"KeyRing(keys={self.keys!r})"
 
     @property
     def signing(self) -> AuthKey:
-        """The first key signs; the others only verify (rotation)."""
         return self.keys[0]
-
-    @functools.cached_property
-    def _by_kid(self) -> dict[str, AuthKey]:
-        return {key.kid: key for key in self.keys}
 
     def get(self, kid: str) -> AuthKey | None:
         return self._by_kid.get(kid)

@@ -7,11 +7,10 @@ bound to any other address it refuses to start unless `<NAME>_AUTH_REQUIRED=fals
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ..settings import Settings, SettingsError, env_name
@@ -24,10 +23,10 @@ _ENABLE_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class AuthPolicy:
+class AuthPolicy(NamedTuple):  # immutable; a tuple is cheaper to define at import than a dataclass
     keys: KeyRing | None
     audience: str
+    audience_bytes: bytes  # the audience as the request path compares it
     open_paths: frozenset[str]
     allowed_origins: frozenset[str]
     replay_capacity: int
@@ -36,10 +35,6 @@ class AuthPolicy:
     @property
     def enabled(self) -> bool:
         return self.keys is not None
-
-    @functools.cached_property
-    def audience_bytes(self) -> bytes:
-        return self.audience.encode()
 
 
 def origin_of(url: str) -> str:
@@ -95,6 +90,7 @@ def auth_policy(settings: Settings, host: str | None = None) -> AuthPolicy:
     return AuthPolicy(
         keys=keys,
         audience=settings.component_name,
+        audience_bytes=settings.component_name.encode(),
         open_paths=ALWAYS_OPEN | frozenset(settings.auth_open_paths),
         allowed_origins=frozenset({origin_of(settings.base_url)} | {origin_of(o) for o in settings.ws_allowed_origins}),
         replay_capacity=settings.auth_replay_cache_size,
