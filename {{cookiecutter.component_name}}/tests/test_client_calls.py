@@ -17,6 +17,7 @@ from {{ cookiecutter.component_name }}.client import (
     IntegrationConfig,
     IntegrationConfigError,
     ObservableIntegration,
+    Peers,
     PeerTimeoutError,
     PeerUnavailableError,
     ResilientIntegration,
@@ -238,6 +239,14 @@ def test_config_reads_dot_env_like_the_settings(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("INTEGRATION_TIMEOUT", raising=False)
     (tmp_path / ".env").write_text("INTEGRATION_TIMEOUT=7\n")
     assert IntegrationConfig.from_env().timeout == 7
+
+
+def test_peers_read_the_variables_at_their_first_use_not_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app makes its `Peers` while starting; the client's configuration is read when a peer is first called."""
+    peers = Peers()
+    monkeypatch.setenv("INTEGRATION_TIMEOUT", "12.5")
+    assert peers.config.timeout == 12.5
+    assert peers.component("rhetor").config is peers.config
 
 
 def test_every_integration_variable_is_documented_in_env_example() -> None:

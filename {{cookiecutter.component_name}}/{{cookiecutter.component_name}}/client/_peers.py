@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..about import COMPONENT_NAME
 from ..hermes import HermesClient
-from ._config import IntegrationConfig
 
 if TYPE_CHECKING:
     from ._component import ComponentClient
+    from ._config import IntegrationConfig
 
 
 class Peers:
@@ -30,11 +30,21 @@ class Peers:
         addresses: Mapping[str, str] | None = None,
         source: str = COMPONENT_NAME,
     ) -> None:
-        self.config = config or IntegrationConfig.from_env()
+        self._config = config
         self.discovery = discovery
         self.source = source
         self._addresses = {_key(name): url for name, url in (addresses or {}).items()}
         self._clients: dict[str, ComponentClient] = {}
+
+    @property
+    def config(self) -> IntegrationConfig:
+        """Given, else read from the environment (`INTEGRATION_TIMEOUT`, ...) at the first use, as each
+        integration reads it: the app makes its `Peers` at start-up, which need not pay for it."""
+        if self._config is None:
+            from ._config import IntegrationConfig
+
+            self._config = IntegrationConfig.from_env()
+        return self._config
 
     def component(self, name: str) -> ComponentClient:
         """The client of peer `name` (made on first use, then shared)."""
