@@ -33,6 +33,7 @@ MODULES = {
     "client_pool": "the client package against plain pooled httpx",
     "client_batch": "BatchIntegration against the guide's batch pattern",
     "auth_cost": "authentication on against off",
+    "auth_in_process": "authentication on against off, in one interpreter (context)",
     "startup": "import and first-answer times",
 }
 
