@@ -7,8 +7,9 @@ in-memory connections. Both are sent the very same signed `POST
 64; the process CPU time of each side's batches is summed. A neighbour's burst
 on a shared machine, which can fall on one side of `auth_cost.py`'s two
 servers, weighs on both sides here; and the kernel's share of a request
-(sockets, wrk) and the access log's write (the same for both) are left out, so
-the ratio is the server's own code per request, auth's share of it the larger.
+(sockets, wrk) is left out, so the ratio is the server's own code per request
+(access lines written, to nowhere, as `http_layers.py` does), auth's share of
+it the larger.
 
 Usage: python -m benchmarks.auth_in_process [--batches 1500]
 """
@@ -19,20 +20,17 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import json
-import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tooling import DEFAULT_NAME, bake
 
 from .auth_cost import KID, SECRET, raw_requests
+from .http_layers import log_to
 from .table import Ratio, render
 
 BATCH = 64  # two requests on each of the 32 connections
@@ -106,7 +104,7 @@ class _Side:
             transport.written.clear()
 
 
-async def _drive(batches: int) -> dict[str, float]:
+async def _drive(batches: int, sink: TextIO) -> dict[str, float]:
     """CPU microseconds per request of each side."""
     settings_module = importlib.import_module(f"{DEFAULT_NAME}.settings")
     name = DEFAULT_NAME.upper()
@@ -115,12 +113,12 @@ async def _drive(batches: int) -> dict[str, float]:
     off = settings_module.load_settings()
     os.environ["TEKTON_AUTH_KEYS"] = f"{KID}={SECRET}"
     on = settings_module.load_settings()
-    logging.disable(logging.CRITICAL)  # no access line on either side (see the docstring)
     loop = asyncio.get_running_loop()
     sides = {"off": _Side(off, loop), "on": _Side(on, loop)}
     async with contextlib.AsyncExitStack() as lifespans:
         for side in sides.values():
             await lifespans.enter_async_context(side.app.router.lifespan_context(side.app))
+        log_to(DEFAULT_NAME, sink)
         return await _alternate(sides, batches)
 
 
@@ -139,25 +137,13 @@ async def _alternate(sides: dict[str, _Side], batches: int) -> dict[str, float]:
     return {label: seconds / (BATCH * batches) * 1e6 for label, seconds in spent.items()}
 
 
-def _event_loop_runner() -> Callable[[Coroutine[Any, Any, dict[str, float]]], dict[str, float]]:
-    """uvloop's, as uvicorn picks it when installed (a bake installs it), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run
-    return uvloop.run
-
-
 def measure(batches: int) -> dict[str, float]:
-    """Bakes the default component and drives it in a fresh interpreter (the bake's package on its path)."""
+    """Bakes the default component and drives it in this interpreter, as `http_layers.py` does."""
     with tempfile.TemporaryDirectory() as tmp:
-        project_dir = bake(Path(tmp))
-        root = Path(__file__).resolve().parent.parent
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project_dir), str(root)])}
-        command = [sys.executable, "-m", "benchmarks.auth_in_process", "--drive", "--batches", str(batches)]
-        result = subprocess.run(command, cwd=project_dir, env=env, capture_output=True, text=True, check=True)
-        figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
-        return figures
+        project = bake(Path(tmp))  # before `sys.path` is read: baking replaces the list
+        sys.path.insert(0, str(project))
+        with open(os.devnull, "w") as sink:
+            return asyncio.run(_drive(batches, sink))
 
 
 def rows(figures: dict[str, float], batches: int) -> list[Ratio]:
@@ -179,11 +165,7 @@ def comparisons(quick: bool) -> list[Ratio]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=1500)
-    parser.add_argument("--drive", action="store_true", help="(internal) drive the bake on this path and print JSON")
     args = parser.parse_args()
-    if args.drive:
-        print(json.dumps(_event_loop_runner()(_drive(args.batches))))
-        return 0
     print(render(rows(measure(args.batches), args.batches), "Authentication cost in one interpreter"))
     return 0
 

@@ -129,6 +129,13 @@ async def _measure(apps: dict[str, Any], route: tuple[str, str, bytes], batch: i
     return best
 
 
+def log_to(package: str, sink: TextIO) -> None:
+    """The component's log (its access lines included) still formatted and written, into `sink`."""
+    handler = logging.getLogger(package).handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(sink)
+
+
 async def _breakdown(package: str, batch: int, batches: int, sink: TextIO) -> str:
     app_module = importlib.import_module(f"{package}.app")
     settings_module = importlib.import_module(f"{package}.settings")
@@ -141,9 +148,7 @@ async def _breakdown(package: str, batch: int, batches: int, sink: TextIO) -> st
         for _, strip in variants[: index + 1]:
             strip(app)
         apps[label] = app
-    handler = logging.getLogger(package).handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(sink)
+    log_to(package, sink)
     apps["bare FastAPI (same routes)"] = bare_module.app
     lines = ["| layer removed | " + " | ".join(f"{r} us/req | layer us" for r in ROUTES) + " |"]
     lines.append("|---|" + "---|---|" * len(ROUTES))

@@ -179,7 +179,7 @@ class AuthGate:
         if query:
             target += b"?" + query
         canonical = signing.request_canonical(
-            scope["method"].encode(), target, self.policy.audience_bytes, timestamp, nonce, signing.body_hash(body)
+            scope["method"].encode(), target, self.policy.audience, timestamp, nonce, signing.body_hash(body)
         )
         if not signing.matches(key, canonical, presented):
             if not _SIGNATURE_FORM.fullmatch(presented):

@@ -25,8 +25,7 @@ _ENABLE_HINT = (
 
 class AuthPolicy(NamedTuple):  # immutable; a tuple is cheaper to define at import than a dataclass
     keys: KeyRing | None
-    audience: str
-    audience_bytes: bytes  # the audience as the request path compares it
+    audience: bytes  # this component's name, as request signatures carry it (DESIGN §10)
     open_paths: frozenset[str]
     allowed_origins: frozenset[str]
     replay_capacity: int
@@ -89,8 +88,7 @@ def auth_policy(settings: Settings, host: str | None = None) -> AuthPolicy:
         warning = f"authentication is disabled: every route is open. To turn it on, {_ENABLE_HINT}"
     return AuthPolicy(
         keys=keys,
-        audience=settings.component_name,
-        audience_bytes=settings.component_name.encode(),
+        audience=settings.component_name.encode(),
         open_paths=ALWAYS_OPEN | frozenset(settings.auth_open_paths),
         allowed_origins=frozenset({origin_of(settings.base_url)} | {origin_of(o) for o in settings.ws_allowed_origins}),
         replay_capacity=settings.auth_replay_cache_size,
