@@ -11,7 +11,14 @@ servers, weighs on both sides here; and the kernel's share of a request
 (access lines written, to nowhere, as `http_layers.py` does), auth's share of
 it the larger.
 
-Usage: python -m benchmarks.auth_in_process [--batches 1500]
+`--parts` prices auth's parts, for whoever weighs a faster verifier: the
+auth-on side is measured again with one part switched off at a time (the
+answer's signature; the request's signature check; both; every SHA-256 and
+HMAC replaced by a constant), each against auth off in the same run. The
+parts are switched off by patching the bake's own module attributes, which
+the request path looks up on every call; the component is never changed.
+
+Usage: python -m benchmarks.auth_in_process [--batches 1500] [--parts]
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
+from unittest import mock
 
 from tooling import DEFAULT_NAME, bake
 
@@ -104,12 +113,57 @@ class _Side:
             transport.written.clear()
 
 
-async def _drive(batches: int, sink: TextIO) -> dict[str, float]:
-    """CPU microseconds per request of each side."""
+# Each part of auth, and how to switch it off: (module of the bake, attribute, stand-in) triples.
+Patch = tuple[str, str, Callable[[], Any]]
+
+
+def _unsigned_answer() -> Any:
+    return lambda start, body, verified, nonce: None
+
+
+def _unchecked_request() -> Any:
+    nonce_header = importlib.import_module(f"{DEFAULT_NAME}.api.auth")._NONCE
+
+    async def signature(self: Any, scope: Any, headers: dict[bytes, bytes], verified: Any, body: bytes) -> bytes:
+        return headers[nonce_header]  # the nonce the answer is signed with, taken unchecked
+
+    return signature
+
+
+PARTS: dict[str, list[Patch]] = {
+    "the answer's signature": [("api.middleware", "sign_answer", _unsigned_answer)],
+    "the request's signature check": [("api.auth", "AuthGate.signature", _unchecked_request)],
+    "both": [
+        ("api.middleware", "sign_answer", _unsigned_answer),
+        ("api.auth", "AuthGate.signature", _unchecked_request),
+    ],
+    "hashing (SHA-256, HMAC)": [
+        ("security.signing", "body_hash", lambda: lambda body: b"0" * 64),
+        ("security.signing", "signature", lambda: lambda key, canonical: b"v1=" + b"0" * 64),
+        ("security.signing", "matches", lambda: lambda key, canonical, presented: True),
+    ],
+}
+
+
+@contextlib.contextmanager
+def _switched_off(patches: list[Patch]) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for module_name, attribute, stand_in in patches:
+            target: Any = importlib.import_module(f"{DEFAULT_NAME}.{module_name}")
+            *owners, name = attribute.split(".")
+            for owner in owners:
+                target = getattr(target, owner)
+            stack.enter_context(mock.patch.object(target, name, stand_in()))
+        yield
+
+
+async def _drive(batches: int, sink: TextIO, parts: bool = False) -> dict[str, float]:
+    """CPU microseconds per request of each side (and with `parts`, of auth on without each part)."""
     settings_module = importlib.import_module(f"{DEFAULT_NAME}.settings")
     name = DEFAULT_NAME.upper()
     os.environ.update({f"{name}_HERMES_ENABLED": "false", "TEKTON_AUTH_KEYS": ""})
-    os.environ[f"{name}_AUTH_REPLAY_CACHE_SIZE"] = str(BATCH * batches + WARM_UP + 1)
+    runs = 1 + len(PARTS) if parts else 1  # every run's nonces are new, and all are kept
+    os.environ[f"{name}_AUTH_REPLAY_CACHE_SIZE"] = str(runs * (BATCH * batches + WARM_UP) + 1)
     off = settings_module.load_settings()
     os.environ["TEKTON_AUTH_KEYS"] = f"{KID}={SECRET}"
     on = settings_module.load_settings()
@@ -119,7 +173,12 @@ async def _drive(batches: int, sink: TextIO) -> dict[str, float]:
         for side in sides.values():
             await lifespans.enter_async_context(side.app.router.lifespan_context(side.app))
         log_to(DEFAULT_NAME, sink)
-        return await _alternate(sides, batches)
+        figures = await _alternate(sides, batches)
+        for part, patches in PARTS.items() if parts else ():
+            with _switched_off(patches):
+                without = await _alternate(sides, batches)
+            figures[f"off, beside {part}"], figures[f"on without {part}"] = without["off"], without["on"]
+        return figures
 
 
 async def _alternate(sides: dict[str, _Side], batches: int) -> dict[str, float]:
@@ -137,13 +196,13 @@ async def _alternate(sides: dict[str, _Side], batches: int) -> dict[str, float]:
     return {label: seconds / (BATCH * batches) * 1e6 for label, seconds in spent.items()}
 
 
-def measure(batches: int) -> dict[str, float]:
+def measure(batches: int, parts: bool = False) -> dict[str, float]:
     """Bakes the default component and drives it in this interpreter, as `http_layers.py` does."""
     with tempfile.TemporaryDirectory() as tmp:
         project = bake(Path(tmp))  # before `sys.path` is read: baking replaces the list
         sys.path.insert(0, str(project))
         with open(os.devnull, "w") as sink:
-            return asyncio.run(_drive(batches, sink))
+            return asyncio.run(_drive(batches, sink, parts))
 
 
 def rows(figures: dict[str, float], batches: int) -> list[Ratio]:
@@ -154,6 +213,15 @@ def rows(figures: dict[str, float], batches: int) -> list[Ratio]:
             f"{figures['on']:,.0f} us",
             figures["off"] / figures["on"],
         )
+    ] + [
+        Ratio(
+            f"  the same, auth on without {part} (switched off to price it)",
+            f"auth off {figures[f'off, beside {part}']:,.0f} us",
+            f"{figures[f'on without {part}']:,.0f} us",
+            figures[f"off, beside {part}"] / figures[f"on without {part}"],
+        )
+        for part in PARTS
+        if f"on without {part}" in figures
     ]
 
 
@@ -165,8 +233,10 @@ def comparisons(quick: bool) -> list[Ratio]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=1500)
+    parser.add_argument("--parts", action="store_true", help="also price each part of auth by switching it off")
     args = parser.parse_args()
-    print(render(rows(measure(args.batches), args.batches), "Authentication cost in one interpreter"))
+    figures = measure(args.batches, args.parts)
+    print(render(rows(figures, args.batches), "Authentication cost in one interpreter"))
     return 0
 
 
