@@ -21,7 +21,7 @@ from {{ cookiecutter.component_name }}.client import (
     PeerHTTPError,
 )
 
-from .support.servers import free_port, running_server
+from .support.servers import refused_port, running_server
 
 FAST = IntegrationConfig(timeout=5.0, retry_count=0, batch_linger=0.02)
 
@@ -137,7 +137,7 @@ async def test_no_more_than_concurrency_batches_are_in_flight() -> None:
 
 
 async def test_a_failed_request_fails_each_of_its_items_with_the_reason() -> None:
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{refused_port()}"
     async with BatchIntegration("batcher", base_url=down, config=FAST) as batch:
         futures = [await batch.add_item({"n": n}) for n in range(3)]
         results = await asyncio.gather(*futures)

@@ -33,7 +33,7 @@ from {{ cookiecutter.component_name }}.observability import request_id_var, trac
 from .conftest import SettingsFactory
 from .support.auth import Key, keys_value
 from .support.peers import Step, flaky_peer
-from .support.servers import free_port, running_server
+from .support.servers import refused_port, running_server
 
 FAST = IntegrationConfig(timeout=2.0, retry_count=0, retry_delay=0.01)
 
@@ -159,7 +159,7 @@ def test_pools_of_finished_event_loops_are_released() -> None:
 async def test_safe_request_returns_the_guides_error_dicts() -> None:
     with flaky_peer() as (peer, url):
         peer.default = Step(418, {"message": "short and stout"})
-        down = f"http://127.0.0.1:{free_port()}"
+        down = f"http://127.0.0.1:{refused_port()}"
         robust = RobustIntegration(FAST, addresses={"teapot": url, "gone": down})
         http_error = await robust.safe_request("teapot", "brew", {})
         assert http_error["error"] == "http_error"
@@ -173,7 +173,7 @@ async def test_safe_request_returns_the_guides_error_dicts() -> None:
 
 
 def test_sync_request_returns_an_error_dict_instead_of_raising() -> None:
-    result = SyncIntegration(name(), base_url=f"http://127.0.0.1:{free_port()}", config=FAST).request("x", {})
+    result = SyncIntegration(name(), base_url=f"http://127.0.0.1:{refused_port()}", config=FAST).request("x", {})
     assert result["error"] == "unavailable"
     assert "unreachable" in result["message"]
 

@@ -44,7 +44,7 @@ from {{ cookiecutter.component_name }}.client._pool import async_client
 from .conftest import SettingsFactory
 from .support.hermes import LocalHermes
 from .support.peers import FlakyPeer, Step, flaky_peer
-from .support.servers import free_port, running_server
+from .support.servers import refused_port, running_server
 from .support.waiting import eventually
 
 ANSWER = {"text": "Quantum computers use qubits."}
@@ -88,9 +88,9 @@ def tekton(
     """A small Tekton: Hermes, the baked component as harmonia and metis, rhetor and apollo stand-ins."""
     monkeypatch.setenv("HERMES_URL", local_hermes.url)
     # Hermes' own static port points nowhere: finding "hermes" must follow HERMES_URL (Troubleshooting 1).
-    monkeypatch.setenv("HERMES_PORT", str(free_port()))
+    monkeypatch.setenv("HERMES_PORT", str(refused_port()))
     for absent in ("ENGRAM", "ATHENA"):
-        monkeypatch.setenv(f"{absent}_PORT", str(free_port()))  # nothing listens there
+        monkeypatch.setenv(f"{absent}_PORT", str(refused_port()))  # nothing listens there
     rhetor = FlakyPeer()
     rhetor.default = Step(200, ANSWER)
     with (

@@ -7,14 +7,14 @@ from typing import Any
 from {{ cookiecutter.component_name }}.client import HealthMonitor, IntegrationConfig
 
 from .support.peers import Step, flaky_peer
-from .support.servers import free_port
+from .support.servers import refused_port
 
 
 async def test_each_component_gets_its_status_from_one_concurrent_round(base_url: str) -> None:
     with flaky_peer() as (sick, sick_url), flaky_peer() as (slow, slow_url):
         sick.default = Step(503, {"status": "unhealthy"})
         slow.default = Step(delay=1.5)
-        addresses = {"good": base_url, "sick": sick_url, "slow": slow_url, "gone": f"http://127.0.0.1:{free_port()}"}
+        addresses = {"good": base_url, "sick": sick_url, "slow": slow_url, "gone": f"http://127.0.0.1:{refused_port()}"}
         monitor = HealthMonitor(
             list(addresses), addresses=addresses, config=IntegrationConfig(health_check_timeout=0.6)
         )

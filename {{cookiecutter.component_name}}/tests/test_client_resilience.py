@@ -22,7 +22,7 @@ from {{ cookiecutter.component_name }}.client import (
 )
 
 from .support.peers import FlakyPeer, Step, flaky_peer, resetting_peer
-from .support.servers import free_port, running_server
+from .support.servers import free_port, refused_port, running_server
 
 
 def fast(**overrides: Any) -> IntegrationConfig:
@@ -108,7 +108,7 @@ async def test_connect_errors_are_retried_even_for_post() -> None:
 
 
 async def test_unreachable_peer_raises_unavailable_after_retries() -> None:
-    port = free_port()
+    port = refused_port()
     with pytest.raises(PeerUnavailableError, match="unreachable"):
         await client(f"http://127.0.0.1:{port}", retry_count=2).call_api("thing", "POST", {})
 

@@ -11,7 +11,7 @@ from {{ cookiecutter.component_name }}.hermes import AsyncHermesCalls, HermesCal
 from {{ cookiecutter.component_name }}.hermes.calls import tls_for
 
 from .support.hermes import LocalHermes
-from .support.servers import free_port
+from .support.servers import refused_port
 
 BODY = {"component_id": "peer-1", "name": "peer", "version": "1", "type": "x", "endpoint": "http://h:9001"}
 
@@ -67,7 +67,7 @@ def test_an_answer_that_is_not_json_is_a_bad_answer(local_hermes: LocalHermes) -
 
 
 def test_a_hermes_that_does_not_answer_is_unavailable() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{refused_port()}"
     with HermesCalls(url, timeout=1) as hermes, pytest.raises(HermesError, match="did not answer") as caught:
         hermes.components()
     assert (caught.value.kind, caught.value.refused) == ("unavailable", True)

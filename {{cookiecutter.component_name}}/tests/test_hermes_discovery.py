@@ -13,7 +13,7 @@ import pytest
 from {{ cookiecutter.component_name }}.hermes import DiscoveryError, HermesClient, ServiceInstance
 
 from .support.hermes import FaultMode, LocalHermes
-from .support.servers import free_port
+from .support.servers import refused_port
 
 PREFIX = "{{ cookiecutter.component_name | upper }}_"
 
@@ -56,7 +56,7 @@ def register(hermes: LocalHermes, name: str, endpoint: str, component_id: str | 
 
 
 def down_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
+    return f"http://127.0.0.1:{refused_port()}"
 
 
 # -- the guide's call shapes ---------------------------------------------------------

@@ -15,7 +15,7 @@ from {{ cookiecutter.component_name }}.settings import Settings
 
 from .support.forkserver import run_python
 from .support.hermes import LocalHermes
-from .support.servers import free_port
+from .support.servers import free_port, refused_port
 
 NAME = "{{ cookiecutter.component_name }}"
 PREFIX = "{{ cookiecutter.component_name | upper }}_"
@@ -46,7 +46,7 @@ def test_doctor_command_passes_against_a_working_hermes(local_hermes: LocalHerme
 
 
 def test_doctor_fails_clearly_when_hermes_is_down(make_settings: SettingsFactory) -> None:
-    code, out = doctor(make_settings, f"http://127.0.0.1:{free_port()}")
+    code, out = doctor(make_settings, f"http://127.0.0.1:{refused_port()}")
     assert code == 1
     assert "FAIL  Hermes" in out
     assert "fix: start Hermes, or set HERMES_URL" in out

@@ -22,7 +22,7 @@ from {{ cookiecutter.component_name }}.hermes.registrar import Registrar, regist
 from {{ cookiecutter.component_name }}.settings import Settings
 
 from .support.hermes import LocalHermes
-from .support.servers import ComponentProcess, free_port, running_server
+from .support.servers import ComponentProcess, refused_port, running_server
 from .support.waiting import eventually
 
 NAME = "{{ cookiecutter.component_name }}"
@@ -73,7 +73,7 @@ def is_registered(base_url: str) -> bool:
 def test_health_answers_at_once_while_hermes_is_down_and_registers_when_it_comes_up(
     local_hermes_factory: HermesFactory, tmp_path: Path
 ) -> None:
-    hermes = local_hermes_factory(free_port(), start=False)
+    hermes = local_hermes_factory(start=False)
     with component(hermes, tmp_path) as process:
         body = health(process.base_url)  # the component started although Hermes is not there
         assert (body["status"], body["registered_with_hermes"]) == ("degraded", False)
@@ -104,7 +104,7 @@ def test_registration_sends_the_contracts_fields(make_settings: SettingsFactory,
 
 
 def test_required_hermes_that_never_answers_fails_startup_with_a_clear_message(tmp_path: Path) -> None:
-    env = component_env(f"http://127.0.0.1:{free_port()}", hermes_required="true", hermes_required_timeout="1")
+    env = component_env(f"http://127.0.0.1:{refused_port()}", hermes_required="true", hermes_required_timeout="1")
     process = ComponentProcess(NAME, env=env, log_dir=tmp_path)
     with pytest.raises(RuntimeError, match="exited"):
         process.start()

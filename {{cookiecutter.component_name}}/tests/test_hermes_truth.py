@@ -21,7 +21,7 @@ from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.hermes.advertised import served_port, with_served_port
 
 from .support.hermes import LocalHermes
-from .support.servers import ComponentProcess, free_port, running_server
+from .support.servers import ComponentProcess, refused_port, running_server
 from .support.waiting import eventually
 from .test_hermes_registrar import NAME, PREFIX, HermesFactory, SettingsFactory, component_env, fast_settings, health
 
@@ -92,7 +92,7 @@ def own_stream() -> str:
 def test_registers_within_a_probe_interval_of_hermes_answering_after_a_long_outage(
     make_settings: SettingsFactory, local_hermes_factory: HermesFactory
 ) -> None:
-    hermes = local_hermes_factory(free_port(), start=False)
+    hermes = local_hermes_factory(start=False)
     settings = fast_settings(
         make_settings, hermes.url, register_retry_max=3600, hermes_probe_interval=0.2, event_stream_key=own_stream()
     )
@@ -257,7 +257,7 @@ def test_hermes_credentials_never_appear_in_logs_health_or_errors(local_hermes: 
 
 
 def test_a_required_hermes_failure_names_hermes_without_its_password(tmp_path: Path) -> None:
-    url = f"http://tekton:s3cret-pass@127.0.0.1:{free_port()}"
+    url = f"http://tekton:s3cret-pass@127.0.0.1:{refused_port()}"
     env = component_env(url, hermes_required="true", hermes_required_timeout="1")
     process = ComponentProcess(NAME, env=env, log_dir=tmp_path)
     with pytest.raises(RuntimeError, match="exited"):

@@ -22,7 +22,7 @@ from {{ cookiecutter.component_name }}.hermes.lease import LeaseUnavailable, Red
 from {{ cookiecutter.component_name }}.hermes.registrar import Registrar
 
 from .support.hermes import LocalHermes
-from .support.servers import ComponentProcess, free_port
+from .support.servers import ComponentProcess, refused_port
 from .support.waiting import eventually
 from .test_hermes_registrar import NAME, SettingsFactory, component_env, fast_settings, health
 
@@ -82,7 +82,7 @@ def test_one_of_two_workers_registers_and_another_takes_over_when_it_is_killed(
 async def test_registration_does_not_wait_for_an_unreachable_redis(
     make_settings: SettingsFactory, local_hermes: LocalHermes
 ) -> None:
-    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    dead_redis = f"redis://127.0.0.1:{refused_port()}/0"
     settings = fast_settings(make_settings, local_hermes.url, redis_url=dead_redis, event_bus="redis")
     async with Registrar(settings) as registrar:
         assert await registrar.wait_registered(15)
@@ -120,7 +120,7 @@ async def test_the_lease_has_one_holder_and_passes_on_when_released_or_expired(r
 
 
 async def test_an_unreachable_redis_is_reported_not_taken_for_a_lost_lease() -> None:
-    lease = RedisLease(f"redis://127.0.0.1:{free_port()}/0", "test:lease", ttl=1)
+    lease = RedisLease(f"redis://127.0.0.1:{refused_port()}/0", "test:lease", ttl=1)
     try:
         with pytest.raises(LeaseUnavailable, match="could not be read from Redis"):
             await lease.hold()

@@ -22,7 +22,7 @@ from {{ cookiecutter.component_name }}.hermes.registrar import FIRST_ATTEMPT_AFT
 from {{ cookiecutter.component_name }}.settings import Settings
 
 from .conftest import SettingsFactory
-from .support.servers import free_port
+from .support.servers import refused_port
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PREFIX = PACKAGE.upper()
@@ -45,7 +45,7 @@ def run_fresh(code: str, cwd: Path, **env: str) -> list[str]:
 
 
 def test_the_hermes_client_loads_httpx_at_its_first_call(tmp_path: Path) -> None:
-    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    nothing_listens = f"http://127.0.0.1:{refused_port()}"
     lines = run_fresh(
         f"""
         import asyncio, sys
@@ -210,7 +210,7 @@ async def test_the_first_registration_attempt_leaves_the_first_answers_to_the_se
 ) -> None:
     """Registering builds the OpenAPI document and loads httpx, CPU work that would compete with the
     server's first answers: the first attempt is planned a moment after start-up, not run at once."""
-    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    nothing_listens = f"http://127.0.0.1:{refused_port()}"
     settings = make_settings(hermes_enabled="true", hermes_url=nothing_listens, event_bus="memory")
     state, ahead, built = await registrar_plan(settings)
     assert (state, built) == ("starting", False)
@@ -219,7 +219,7 @@ async def test_the_first_registration_attempt_leaves_the_first_answers_to_the_se
 
 async def test_a_required_hermes_is_tried_at_once(make_settings: SettingsFactory) -> None:
     """Start-up waits for a required Hermes: there a pause would only make it longer."""
-    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    nothing_listens = f"http://127.0.0.1:{refused_port()}"
     settings = make_settings(
         hermes_enabled="true", hermes_required="true", hermes_url=nothing_listens, event_bus="memory"
     )

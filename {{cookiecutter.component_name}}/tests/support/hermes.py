@@ -42,8 +42,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .servers import free_port
-
 # `late`: the request is served (a registration is stored) but its answer is held until `heal()`.
 FaultMode = Literal["500", "html", "truncated", "hang", "late", "reset"]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
@@ -366,6 +364,18 @@ def server_config(registry: HermesRegistry, host: str, port: int, log_level: str
     )
 
 
+def _reserve(port: int) -> socket.socket:
+    """`port` (0: any free one) bound on loopback, not listening."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(f"the local Hermes cannot hold port {port}: {exc}") from None
+    return sock
+
+
 class LocalHermes:
     """The local Hermes on a loopback port, served by uvicorn in a background thread.
 
@@ -379,15 +389,21 @@ class LocalHermes:
     def __init__(
         self, port: int | None = None, *, token_lifetime: float = 3600.0, healthy_window: float = 60.0
     ) -> None:
-        self.port = port or free_port()
+        # While not serving, the port stays bound: its connections are refused, as when Hermes is down,
+        # and no other server (another xdist worker's, on a port the kernel hands out) can take it.
+        self._reserved: socket.socket | None = _reserve(port or 0)
+        self.port: int = self._reserved.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.registry = HermesRegistry(token_lifetime=token_lifetime, healthy_window=healthy_window)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> LocalHermes:
+        sock, self._reserved = self._reserved or _reserve(self.port), None  # uvicorn listens on it, then closes it
         self._server = uvicorn.Server(server_config(self.registry, "127.0.0.1", self.port))
-        self._thread = threading.Thread(target=self._server.run, name=f"hermes-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"hermes-{self.port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -401,7 +417,15 @@ class LocalHermes:
             self.registry.fault = None  # release hung requests
             self._server.should_exit = True
             self._thread.join(timeout=15)
+            self._reserved = _reserve(self.port)
         self._server = self._thread = None
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self.stop()
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     def restart(self) -> None:
         """Lose every registration, keep accepting old tokens: what a real Hermes restart looks like."""
@@ -441,7 +465,7 @@ class LocalHermes:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.close()
 
 
 @contextmanager

@@ -15,7 +15,7 @@ HermesFactory = Callable[..., LocalHermes]
 
 @pytest.fixture
 def local_hermes_factory() -> Iterator[HermesFactory]:
-    """Start local Hermes instances (`port=`, `token_lifetime=`, `healthy_window=`, `start=`), stopped afterwards."""
+    """Start local Hermes instances (`port=`, `token_lifetime=`, `healthy_window=`, `start=`), closed afterwards."""
     with ExitStack() as stack:
 
         def make(
@@ -26,7 +26,7 @@ def local_hermes_factory() -> Iterator[HermesFactory]:
             start: bool = True,
         ) -> LocalHermes:
             hermes = LocalHermes(port, token_lifetime=token_lifetime, healthy_window=healthy_window)
-            stack.callback(hermes.stop)
+            stack.callback(hermes.close)
             return hermes.start() if start else hermes
 
         yield make

@@ -58,6 +58,21 @@ def free_port(low: int | None = None, high: int | None = None) -> int:
     raise RuntimeError(f"no free port in {low}-{high}")
 
 
+_HELD: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A loopback port where connections are refused, for the rest of this test process.
+
+    Held bound and not listening: a port merely found free can be handed to another xdist
+    worker's server meanwhile, and a test about a peer that is down would reach it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
+    port: int = sock.getsockname()[1]
+    return port
+
+
 class PromptServer(uvicorn.Server):
     """A uvicorn server that stops as soon as `stop()` is called: uvicorn's own loop
     looks at `should_exit` every 0.1 s, and its shutdown sleeps 0.1 s then looks every
