@@ -88,24 +88,29 @@ class CuttingProxy:
                     return
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        writers = [client_writer]
         try:
             redis_reader, redis_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            writers.append(redis_writer)
+            cut = asyncio.Event()
+            pipes = [
+                asyncio.create_task(self._pipe(client_reader, redis_writer, cut, upstream=True)),
+                asyncio.create_task(self._pipe(redis_reader, client_writer, cut, upstream=False)),
+            ]
+            try:
+                await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in pipes:
+                    task.cancel()
+                await asyncio.gather(*pipes, return_exceptions=True)
         except OSError:
-            client_writer.close()
-            return
-        cut = asyncio.Event()
-        pipes = [
-            asyncio.create_task(self._pipe(client_reader, redis_writer, cut, upstream=True)),
-            asyncio.create_task(self._pipe(redis_reader, client_writer, cut, upstream=False)),
-        ]
-        try:
-            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+            pass  # Redis refused: the client's connection is closed below
         finally:
-            for task in pipes:
-                task.cancel()
-            await asyncio.gather(*pipes, return_exceptions=True)
-            for writer in (client_writer, redis_writer):
+            # Every writer closed before any wait: the proxy's exit may cancel this task in a wait,
+            # and a writer left unclosed is a ResourceWarning in whichever test runs when it is collected.
+            for writer in writers:
                 writer.close()
+            for writer in writers:
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
 
