@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from .support.forkserver import popen_python
 from .support.hermes import LocalHermes
-from .support.servers import free_port, refused_port
+from .support.servers import free_port
 from .support.waiting import eventually
 
 BODY = {"component_id": "peer-1", "name": "peer", "version": "1.0", "type": "service", "endpoint": "http://h:9001"}
@@ -42,40 +41,6 @@ def test_heartbeat_needs_the_token_header(local_hermes: LocalHermes) -> None:
     assert heartbeat(local_hermes, "forged").status_code == 401
     assert heartbeat(local_hermes, token, component_id="someone-else").status_code == 401
     assert heartbeat(local_hermes, token).json()["success"] is True
-
-
-def _taken(port: int) -> bool:
-    with socket.socket() as other:  # another server, e.g. another xdist worker's, trying the port
-        try:
-            other.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-        return False
-
-
-def test_a_refused_port_refuses_connections_and_no_other_server_can_take_it() -> None:
-    port = refused_port()
-    assert _taken(port)
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-
-
-def test_while_down_its_port_refuses_connections_and_no_other_server_can_take_it() -> None:
-    """A test that keeps Hermes down for seconds must find its own Hermes there when it comes back
-    (a kernel-chosen free port, released meanwhile, went to another worker's server)."""
-    hermes = LocalHermes()
-    try:
-        for _ in range(2):  # before the first start, and after a stop
-            assert _taken(hermes.port)
-            with pytest.raises(httpx.ConnectError):
-                httpx.get(f"{hermes.url}/api/components", timeout=5)
-            hermes.start()
-            assert httpx.get(f"{hermes.url}/api/components", timeout=5).status_code == 200
-            register(hermes)  # a kept-alive connection or two, open when it stops
-            hermes.stop()
-    finally:
-        hermes.close()
-    assert not _taken(hermes.port)
 
 
 def test_restart_forgets_registrations_but_old_tokens_still_pass_heartbeats(local_hermes: LocalHermes) -> None:

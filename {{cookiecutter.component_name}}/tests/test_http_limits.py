@@ -23,7 +23,7 @@ from {{ cookiecutter.component_name }}.serve import HttpProtocol, guarded_h11, s
 from {{ cookiecutter.component_name }}.settings import Settings
 
 from .conftest import SettingsFactory
-from .support.servers import ComponentProcess, free_port
+from .support.servers import ComponentProcess, bound_socket
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PARSERS: dict[str, type[asyncio.Protocol]] = {"h11": guarded_h11(), "httptools": HttpProtocol}
@@ -34,20 +34,22 @@ LIMITS = {"max_header_bytes": 4096, "max_header_count": 20, "max_request_line_by
 def serving(settings: Settings, parser: str) -> Iterator[int]:
     """The component under `serve.py`'s uvicorn config, in a thread; yields its port."""
     config = server_config(settings, create_app(settings), http=PARSERS[parser])
-    config.port = free_port()
+    sock = bound_socket()
+    config.port = sock.getsockname()[1]
     config.log_level = "warning"
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
     try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
         yield config.port
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        sock.close()
 
 
 def exchange(port: int, request: bytes, wait: float = 5.0) -> bytes:

@@ -42,6 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .servers import bound_socket
+
 # `late`: the request is served (a registration is stored) but its answer is held until `heal()`.
 FaultMode = Literal["500", "html", "truncated", "hang", "late", "reset"]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
@@ -364,16 +366,11 @@ def server_config(registry: HermesRegistry, host: str, port: int, log_level: str
     )
 
 
-def _reserve(port: int) -> socket.socket:
-    """`port` (0: any free one) bound on loopback, not listening."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def _hold(port: int) -> socket.socket:
     try:
-        sock.bind(("127.0.0.1", port))
+        return bound_socket(port)
     except OSError as exc:
-        sock.close()
         raise RuntimeError(f"the local Hermes cannot hold port {port}: {exc}") from None
-    return sock
 
 
 class LocalHermes:
@@ -391,7 +388,7 @@ class LocalHermes:
     ) -> None:
         # While not serving, the port stays bound: its connections are refused, as when Hermes is down,
         # and no other server (another xdist worker's, on a port the kernel hands out) can take it.
-        self._reserved: socket.socket | None = _reserve(port or 0)
+        self._reserved: socket.socket | None = _hold(port or 0)
         self.port: int = self._reserved.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.registry = HermesRegistry(token_lifetime=token_lifetime, healthy_window=healthy_window)
@@ -399,7 +396,7 @@ class LocalHermes:
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> LocalHermes:
-        sock, self._reserved = self._reserved or _reserve(self.port), None  # uvicorn listens on it, then closes it
+        sock, self._reserved = self._reserved or _hold(self.port), None  # uvicorn listens on it, then closes it
         self._server = uvicorn.Server(server_config(self.registry, "127.0.0.1", self.port))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name=f"hermes-{self.port}", daemon=True
@@ -417,7 +414,7 @@ class LocalHermes:
             self.registry.fault = None  # release hung requests
             self._server.should_exit = True
             self._thread.join(timeout=15)
-            self._reserved = _reserve(self.port)
+            self._reserved = _hold(self.port)
         self._server = self._thread = None
 
     def close(self) -> None:

@@ -58,16 +58,28 @@ def free_port(low: int | None = None, high: int | None = None) -> int:
     raise RuntimeError(f"no free port in {low}-{high}")
 
 
+def bound_socket(port: int = 0) -> socket.socket:
+    """A loopback socket bound to `port` (0: one the kernel picks), not listening.
+
+    Connections to it are refused, and no one else can take the port: a port merely found
+    free can go to another xdist worker's server, or to any outgoing connection, before the
+    server meant for it binds. Hand it to uvicorn (`server.run(sockets=[sock])`), which listens."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own: a restart on the same port
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 _HELD: list[socket.socket] = []
 
 
 def refused_port() -> int:
-    """A loopback port where connections are refused, for the rest of this test process.
-
-    Held bound and not listening: a port merely found free can be handed to another xdist
-    worker's server meanwhile, and a test about a peer that is down would reach it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    """A loopback port where connections are refused, for the rest of this test process."""
+    sock = bound_socket()
     _HELD.append(sock)
     port: int = sock.getsockname()[1]
     return port
@@ -129,21 +141,23 @@ def running_server(app: ASGIApp, port: int | None = None, startup_timeout: float
 
     The lifespan runs for real, so startup and shutdown code is exercised.
     """
-    port = port or free_port()
+    sock = bound_socket(port or 0)  # held from now: the lifespan runs before uvicorn would bind
+    port = sock.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = PromptServer(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"server on port {port} did not start")
-        time.sleep(0.01)
     try:
+        deadline = time.monotonic() + startup_timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on port {port} did not start")
+            time.sleep(0.01)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
         thread.join(timeout=15)
+        sock.close()  # uvicorn closes it at shutdown; not if it never started
 
 
 @asynccontextmanager
