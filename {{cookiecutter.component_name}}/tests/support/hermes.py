@@ -392,14 +392,15 @@ class LocalHermes:
         self.port: int = self._reserved.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.registry = HermesRegistry(token_lifetime=token_lifetime, healthy_window=healthy_window)
+        self._serving: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> LocalHermes:
-        sock, self._reserved = self._reserved or _hold(self.port), None  # uvicorn listens on it, then closes it
+        self._serving, self._reserved = self._reserved or _hold(self.port), None  # uvicorn listens on it
         self._server = uvicorn.Server(server_config(self.registry, "127.0.0.1", self.port))
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=f"hermes-{self.port}", daemon=True
+            target=self._server.run, kwargs={"sockets": [self._serving]}, name=f"hermes-{self.port}", daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -414,6 +415,8 @@ class LocalHermes:
             self.registry.fault = None  # release hung requests
             self._server.should_exit = True
             self._thread.join(timeout=15)
+            if self._serving is not None:
+                self._serving.close()  # uvicorn's shutdown has closed it, unless it never started
             self._reserved = _hold(self.port)
         self._server = self._thread = None
 
