@@ -135,11 +135,17 @@ async def stream_entries(redis_url: str, stream: str) -> list[dict[str, Any]]:
     return [json.loads(fields["event"])["data"] for _, fields in entries]
 
 
+def port_of(redis_url: str) -> int:
+    port = urlsplit(redis_url).port
+    assert port is not None, redis_url
+    return port
+
+
 async def test_a_publish_cut_off_after_it_was_sent_is_never_sent_again(
     make_settings: SettingsFactory, redis_url: str, redis_event_bus: str
 ) -> None:
     """XADD is not idempotent: when the reply is lost, answer 503 rather than risk a duplicate."""
-    redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    redis_port = port_of(redis_url)
     async with CuttingProxy(redis_port, password=urlsplit(redis_url).password) as proxy:
         settings = make_settings(event_bus="redis", redis_url=proxy.url)
         async with serving(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=DEADLINE) as http:
@@ -157,7 +163,7 @@ async def test_a_publish_cut_off_after_it_was_sent_is_never_sent_again(
 
 async def test_the_cutting_proxy_closes_both_sides_whenever_its_exit_comes(redis_url: str) -> None:
     """A writer left unclosed warns in whichever later test collects it: a flake seen in CI."""
-    redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    redis_port = port_of(redis_url)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for pause in range(12):  # the proxy's exit lands at each step of its handler closing up

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,14 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from {{ cookiecutter.component_name }}.app import create_app
 from {{ cookiecutter.component_name }}.serve import HttpProtocol, guarded_h11, server_config
 from {{ cookiecutter.component_name }}.settings import Settings
 
 from .conftest import SettingsFactory
-from .support.servers import ComponentProcess, bound_socket
+from .support.servers import ComponentProcess, running_config
 
 PACKAGE = "{{ cookiecutter.component_name }}"
 PARSERS: dict[str, type[asyncio.Protocol]] = {"h11": guarded_h11(), "httptools": HttpProtocol}
@@ -34,22 +32,9 @@ LIMITS = {"max_header_bytes": 4096, "max_header_count": 20, "max_request_line_by
 def serving(settings: Settings, parser: str) -> Iterator[int]:
     """The component under `serve.py`'s uvicorn config, in a thread; yields its port."""
     config = server_config(settings, create_app(settings), http=PARSERS[parser])
-    sock = bound_socket()
-    config.port = sock.getsockname()[1]
     config.log_level = "warning"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        yield config.port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with running_config(config) as port:
+        yield port
 
 
 def exchange(port: int, request: bytes, wait: float = 5.0) -> bytes:

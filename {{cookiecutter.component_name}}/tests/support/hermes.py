@@ -366,13 +366,6 @@ def server_config(registry: HermesRegistry, host: str, port: int, log_level: str
     )
 
 
-def _hold(port: int) -> socket.socket:
-    try:
-        return bound_socket(port)
-    except OSError as exc:
-        raise RuntimeError(f"the local Hermes cannot hold port {port}: {exc}") from None
-
-
 class LocalHermes:
     """The local Hermes on a loopback port, served by uvicorn in a background thread.
 
@@ -388,7 +381,7 @@ class LocalHermes:
     ) -> None:
         # While not serving, the port stays bound: its connections are refused, as when Hermes is down,
         # and no other server (another xdist worker's, on a port the kernel hands out) can take it.
-        self._reserved: socket.socket | None = _hold(port or 0)
+        self._reserved: socket.socket | None = bound_socket(port or 0)
         self.port: int = self._reserved.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.registry = HermesRegistry(token_lifetime=token_lifetime, healthy_window=healthy_window)
@@ -397,7 +390,7 @@ class LocalHermes:
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> LocalHermes:
-        self._serving, self._reserved = self._reserved or _hold(self.port), None  # uvicorn listens on it
+        self._serving, self._reserved = self._reserved or bound_socket(self.port), None  # uvicorn listens on it
         self._server = uvicorn.Server(server_config(self.registry, "127.0.0.1", self.port))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._serving]}, name=f"hermes-{self.port}", daemon=True
@@ -417,7 +410,7 @@ class LocalHermes:
             self._thread.join(timeout=15)
             if self._serving is not None:
                 self._serving.close()  # uvicorn's shutdown has closed it, unless it never started
-            self._reserved = _hold(self.port)
+            self._reserved = bound_socket(self.port)
         self._server = self._thread = None
 
     def close(self) -> None:

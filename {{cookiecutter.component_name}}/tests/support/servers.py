@@ -141,19 +141,26 @@ def running_server(app: ASGIApp, port: int | None = None, startup_timeout: float
 
     The lifespan runs for real, so startup and shutdown code is exercised.
     """
-    sock = bound_socket(port or 0)  # held from now: the lifespan runs before uvicorn would bind
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    with running_config(config, port or 0, startup_timeout) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def running_config(config: uvicorn.Config, port: int = 0, startup_timeout: float = 10.0) -> Iterator[int]:
+    """Serve uvicorn `config` on loopback in a background thread; yields its port."""
+    sock = bound_socket(port)  # held from now: the lifespan runs before uvicorn would bind
+    config.host, config.port = "127.0.0.1", sock.getsockname()[1]
     server = PromptServer(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{config.port}", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + startup_timeout
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"server on port {port} did not start")
+                raise RuntimeError(f"server on port {config.port} did not start")
             time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        yield config.port
     finally:
         server.stop()
         thread.join(timeout=15)
